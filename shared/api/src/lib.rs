@@ -1,0 +1,9 @@
+//! The services behind the HTTP functions, each exposed as an axum router. A Lambda's
+//! `main.rs` builds one router and runs it; the local runtime mounts them all on one port.
+
+pub mod accounts;
+pub mod auth;
+pub mod passwords;
+pub mod users;
+
+pub use accounts::Accounts;

@@ -1,0 +1,233 @@
+//! Function `users`: the caller's profile and address book.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, patch};
+use cy_domain::account::{AddressLine, Locality, PostalCode};
+use cy_domain::error::Validator;
+use cy_domain::{
+    Address, AddressDraft, AddressId, AddressPatch, CountryCode, Email, Error, PersonName, Phone, Role, Timestamp, User,
+};
+use cy_http::auth::SIGNED_IN;
+use cy_http::extract::{double_option, expected_version};
+use cy_http::{ApiResult, Caller, Json, Listed, Paging, Query, require_roles};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{Accounts, ProfileChange};
+
+pub fn router(accounts: Accounts) -> Router {
+    Router::new()
+        .route("/me", get(me).patch(change_me))
+        .route("/me/addresses", get(list_addresses).post(add_address))
+        .route("/me/addresses/{id}", patch(change_address).delete(remove_address))
+        .route_layer(require_roles(accounts.keys.clone(), SIGNED_IN))
+        .with_state(accounts)
+}
+
+/// The profile as the contract shows it (no password hash, no internal counters).
+#[derive(Serialize)]
+struct Profile {
+    id: String,
+    email: String,
+    name: String,
+    role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<String>,
+    email_verified: bool,
+    phone_verified: bool,
+    created_at: Timestamp,
+    version: u64,
+}
+
+impl From<User> for Profile {
+    fn from(u: User) -> Self {
+        Profile {
+            id: u.id.to_string(),
+            email: u.email.to_string(),
+            name: u.name.as_str().to_owned(),
+            role: u.role,
+            phone: u.phone.map(|p| p.as_str().to_owned()),
+            email_verified: u.email_verified,
+            phone_verified: u.phone_verified,
+            created_at: u.created_at,
+            version: u.version,
+        }
+    }
+}
+
+async fn me(State(accounts): State<Accounts>, caller: Caller) -> ApiResult<Json<Profile>> {
+    Ok(Json(accounts.profile(&caller.user_id).await?.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfilePatchBody {
+    name: Option<String>,
+    email: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    phone: Option<Option<String>>,
+    version: Option<u64>,
+}
+
+async fn change_me(
+    State(accounts): State<Accounts>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<ProfilePatchBody>,
+) -> ApiResult<Json<Profile>> {
+    let mut v = Validator::new();
+    let name = body.name.map(|n| v.check("name", PersonName::parse(&n)));
+    let email = body.email.map(|e| v.check("email", Email::parse(&e)));
+    let phone = body.phone.map(|p| p.map(|p| v.check("phone", Phone::parse(&p))));
+    let version = v.check("version", expected_version(&headers, body.version));
+    v.finish()?;
+    let change = ProfileChange { name: name.flatten(), email: email.flatten(), phone: phone.map(Option::flatten) };
+    let user = accounts.change_profile(&caller.user_id, change, version.flatten()).await?;
+    Ok(Json(user.into()))
+}
+
+async fn list_addresses(
+    State(accounts): State<Accounts>,
+    caller: Caller,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Listed<Address>>> {
+    let (items, next) = accounts.addresses(&caller.user_id, paging.limit()?, paging.cursor()?).await?;
+    Ok(Json(Listed::new(items, next)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressBody {
+    name: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    state: Option<String>,
+    postal_code: String,
+    country: String,
+    phone: Option<String>,
+}
+
+fn optional<T>(
+    v: &mut Validator,
+    field: &str,
+    raw: Option<String>,
+    parse: impl Fn(&str) -> Result<T, Error>,
+) -> Option<Option<T>> {
+    match raw {
+        None => Some(None),
+        Some(raw) if raw.trim().is_empty() => Some(None),
+        Some(raw) => v.check(field, parse(&raw)).map(Some),
+    }
+}
+
+impl AddressBody {
+    fn parse(self) -> Result<AddressDraft, Error> {
+        let mut v = Validator::new();
+        let name = v.check("name", PersonName::parse(&self.name));
+        let line1 = v.check("line1", AddressLine::parse(&self.line1));
+        let line2 = optional(&mut v, "line2", self.line2, AddressLine::parse);
+        let city = v.check("city", Locality::parse(&self.city));
+        let state = optional(&mut v, "state", self.state, Locality::parse);
+        let postal_code = v.check("postal_code", PostalCode::parse(&self.postal_code));
+        let country = v.check("country", CountryCode::parse(&self.country));
+        let phone = optional(&mut v, "phone", self.phone, Phone::parse);
+        v.finish()?;
+        match (name, line1, line2, city, state, postal_code, country, phone) {
+            (
+                Some(name),
+                Some(line1),
+                Some(line2),
+                Some(city),
+                Some(state),
+                Some(postal_code),
+                Some(country),
+                Some(phone),
+            ) => Ok(AddressDraft { name, line1, line2, city, state, postal_code, country, phone }),
+            _ => Err(Error::internal()),
+        }
+    }
+}
+
+async fn add_address(
+    State(accounts): State<Accounts>,
+    caller: Caller,
+    Json(body): Json<AddressBody>,
+) -> ApiResult<(StatusCode, Json<Address>)> {
+    let address = accounts.add_address(&caller.user_id, body.parse()?).await?;
+    Ok((StatusCode::CREATED, Json(address)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressPatchBody {
+    name: Option<String>,
+    line1: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    line2: Option<Option<String>>,
+    city: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    state: Option<Option<String>>,
+    postal_code: Option<String>,
+    country: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    phone: Option<Option<String>>,
+    version: Option<u64>,
+}
+
+impl AddressPatchBody {
+    fn parse(self, v: &mut Validator) -> AddressPatch {
+        fn required<T>(
+            v: &mut Validator,
+            field: &str,
+            raw: Option<String>,
+            parse: impl Fn(&str) -> Result<T, Error>,
+        ) -> Option<T> {
+            raw.and_then(|raw| v.check(field, parse(&raw)))
+        }
+        fn clearable<T>(
+            v: &mut Validator,
+            field: &str,
+            raw: Option<Option<String>>,
+            parse: impl Fn(&str) -> Result<T, Error>,
+        ) -> Option<Option<T>> {
+            raw.and_then(|inner| optional(v, field, inner, &parse))
+        }
+        AddressPatch {
+            name: required(v, "name", self.name, PersonName::parse),
+            line1: required(v, "line1", self.line1, AddressLine::parse),
+            line2: clearable(v, "line2", self.line2, AddressLine::parse),
+            city: required(v, "city", self.city, Locality::parse),
+            state: clearable(v, "state", self.state, Locality::parse),
+            postal_code: required(v, "postal_code", self.postal_code, PostalCode::parse),
+            country: required(v, "country", self.country, CountryCode::parse),
+            phone: clearable(v, "phone", self.phone, Phone::parse),
+        }
+    }
+}
+
+async fn change_address(
+    State(accounts): State<Accounts>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<AddressPatchBody>,
+) -> ApiResult<Json<Address>> {
+    let id = AddressId::parse(&id)?;
+    let mut v = Validator::new();
+    let body_version = body.version;
+    let patch = body.parse(&mut v);
+    let version = v.check("version", expected_version(&headers, body_version));
+    v.finish()?;
+    Ok(Json(accounts.change_address(&caller.user_id, &id, patch, version.flatten()).await?))
+}
+
+async fn remove_address(
+    State(accounts): State<Accounts>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    accounts.remove_address(&caller.user_id, &AddressId::parse(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

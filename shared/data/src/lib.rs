@@ -1,0 +1,23 @@
+//! Storage for CustomiseYou: a DynamoDB single-table design behind a small port.
+//!
+//! - [`port`]: what a store can do (get, query with cursor paging, conditional and transactional
+//!   writes) as traits split by what callers need, with the semantics both adapters honour;
+//! - [`keys`]: every key and index pattern, built by typed functions (handlers never write a
+//!   key string themselves);
+//! - [`accounts`], [`audit`]: the records of one area and the multi-item writes that keep them
+//!   consistent;
+//! - [`contract`]: the one suite of behaviour cases every adapter must pass.
+//!
+//! The adapters live in their own crates (`cy-store-dynamodb`, `cy-store-embedded`), so a
+//! Lambda links the DynamoDB one only and the local runtime the embedded one only.
+
+pub mod accounts;
+pub mod audit;
+pub mod contract;
+pub mod keys;
+pub mod port;
+
+pub use port::{
+    Condition, Cursor, Index, Item, Key, Page, Query, QueryItems, ReadItems, SortKey, Store, StoreError, Update,
+    WriteItems, WriteOp,
+};
