@@ -1,1 +1,132 @@
+//! A harness for end-to-end tests: a fresh local marketplace (embedded store in a temp dir)
+//! and helpers that send HTTP requests through its router, exactly as a client would.
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub use customiseyou_local::Local;
+
+/// The JWT secret of test runtimes, so tests can mint expired or forged tokens.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const ADMIN_EMAIL: &str = "admin@test.customiseyou.local";
+pub const ADMIN_PASSWORD: &str = "admin-test-password";
+
+pub struct TestApp {
+    pub local: Local,
+    _dir: tempfile::TempDir,
+}
+
+/// An answer: status, headers, JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts a 4xx in the contract's error shape with the given status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.code(), code, "body: {}", self.body);
+        assert!(self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {}", self.body);
+        assert!(self.body["error"]["details"].is_object(), "no details object: {}", self.body);
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        Self::with_demo(false).await
+    }
+
+    pub async fn with_demo(demo_data: bool) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = customiseyou_local::LocalConfig {
+            data_dir: dir.path().to_path_buf(),
+            jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
+            admin_email: ADMIN_EMAIL.to_owned(),
+            admin_password: Some(ADMIN_PASSWORD.to_owned()),
+            demo_data,
+        };
+        let local = customiseyou_local::start(config).await.expect("local runtime starts");
+        TestApp { local, _dir: dir }
+    }
+
+    pub fn router(&self) -> Router {
+        self.local.router.clone()
+    }
+
+    pub fn store(&self) -> Arc<dyn cy_data::Store> {
+        self.local.store.clone()
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        send(self.router(), request).await
+    }
+
+    /// A JSON request, optionally with a bearer token.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        self.send(json_request(method, path, token, body)).await
+    }
+
+    /// Registers an account and returns the 201 body.
+    pub async fn register(&self, email: &str, role: &str) -> Value {
+        let body =
+            serde_json::json!({"email": email, "password": "a-long-password", "name": "Test Person", "role": role});
+        let answer = self.call(Method::POST, "/auth/register", None, Some(body)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.body
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Answer {
+        let body = serde_json::json!({"email": email, "password": password});
+        self.call(Method::POST, "/auth/login", None, Some(body)).await
+    }
+}
+
+pub fn json_request(method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(v) => {
+            builder = builder.header("content-type", "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    builder.body(body).expect("request")
+}
+
+pub async fn send<S>(service: S, request: Request<Body>) -> Answer
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = std::convert::Infallible>,
+{
+    let response = service.oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    Answer { status, headers, body }
+}
+
+pub fn token(body: &Value, field: &str) -> String {
+    body[field].as_str().unwrap_or_else(|| panic!("no {field} in {body}")).to_owned()
+}
