@@ -47,7 +47,7 @@ pub const CATEGORIES: &[(&str, &str, Option<&str>)] = &[
 ];
 
 pub async fn load(accounts: &Accounts) -> Result<Vec<Login>, StartError> {
-    let mut logins = Vec::new();
+    let mut provisioning = tokio::task::JoinSet::new();
     for user in USERS {
         let registration = Registration {
             email: Email::parse(user.email)?,
@@ -56,9 +56,16 @@ pub async fn load(accounts: &Accounts) -> Result<Vec<Login>, StartError> {
             role: user.role,
             phone: user.phone.map(Phone::parse).transpose()?,
         };
-        accounts.provision(registration, "demo-data").await?;
-        logins.push(Login { role: user.role, email: user.email.to_owned(), password: user.password.to_owned() });
+        let accounts = accounts.clone();
+        provisioning.spawn(async move { accounts.provision(registration, "demo-data").await.map(drop) });
     }
+    while let Some(done) = provisioning.join_next().await {
+        done??;
+    }
+    let logins = USERS
+        .iter()
+        .map(|u| Login { role: u.role, email: u.email.to_owned(), password: u.password.to_owned() })
+        .collect();
     for (slug, name, parent) in CATEGORIES {
         // The catalog owns the categories' API; demo data only creates them if absent.
         let item = Item::new(&keys::category(slug))

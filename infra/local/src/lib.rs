@@ -103,11 +103,11 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         Some(p) => p.clone(),
         None => kept_secret(&config.data_dir, "admin-password")?,
     };
-    ensure_admin(&accounts, &config.admin_email, &admin_password).await?;
+    // Each account costs a bcrypt hash (~250 ms of CPU): provision them side by side.
+    let demo = async { if config.demo_data { demo::load(&accounts).await } else { Ok(Vec::new()) } };
+    let ((), demo_logins) = tokio::try_join!(ensure_admin(&accounts, &config.admin_email, &admin_password), demo)?;
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
-    if config.demo_data {
-        logins.extend(demo::load(&accounts).await?);
-    }
+    logins.extend(demo_logins);
     Ok(Local { router: router(&accounts), store, accounts, logins, tasks: JoinSet::new() })
 }
 

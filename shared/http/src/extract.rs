@@ -172,6 +172,36 @@ pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_large())
 }
 
+/// The version a client expects to update (optimistic concurrency): `version` in the body or
+/// an `If-Match` header (`"3"`, `3` or `W/"3"`). Both given and different is a 400.
+pub fn expected_version(headers: &axum::http::HeaderMap, in_body: Option<u64>) -> Result<Option<u64>, Error> {
+    let from_header = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(raw) => {
+            let parsed = raw
+                .to_str()
+                .ok()
+                .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+                .and_then(|s| s.parse::<u64>().ok());
+            Some(parsed.ok_or_else(|| Error::invalid("If-Match", "must be the record's version number"))?)
+        }
+    };
+    match (from_header, in_body) {
+        (Some(h), Some(b)) if h != b => Err(Error::invalid("version", "differs from If-Match")),
+        (h, b) => Ok(h.or(b)),
+    }
+}
+
+/// Deserialises a field that may be absent (`None`), `null` (`Some(None)`: clear it) or a
+/// value (`Some(Some(v))`). Use with `#[serde(default, deserialize_with = "double_option")]`.
+pub fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(de).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,34 +243,4 @@ mod tests {
         assert!(paging.limit().is_err());
         assert_eq!(Paging::default().limit().unwrap(), 20);
     }
-}
-
-/// The version a client expects to update (optimistic concurrency): `version` in the body or
-/// an `If-Match` header (`"3"`, `3` or `W/"3"`). Both given and different is a 400.
-pub fn expected_version(headers: &axum::http::HeaderMap, in_body: Option<u64>) -> Result<Option<u64>, Error> {
-    let from_header = match headers.get(header::IF_MATCH) {
-        None => None,
-        Some(raw) => {
-            let parsed = raw
-                .to_str()
-                .ok()
-                .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
-                .and_then(|s| s.parse::<u64>().ok());
-            Some(parsed.ok_or_else(|| Error::invalid("If-Match", "must be the record's version number"))?)
-        }
-    };
-    match (from_header, in_body) {
-        (Some(h), Some(b)) if h != b => Err(Error::invalid("version", "differs from If-Match")),
-        (h, b) => Ok(h.or(b)),
-    }
-}
-
-/// Deserialises a field that may be absent (`None`), `null` (`Some(None)`: clear it) or a
-/// value (`Some(Some(v))`). Use with `#[serde(default, deserialize_with = "double_option")]`.
-pub fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    serde::Deserialize::deserialize(de).map(Some)
 }

@@ -272,22 +272,12 @@ fn query_table(db: &Database, q: &Query) -> StoreResult<Page> {
     let range = items.range::<(&str, &str)>((lower, upper)).map_err(fault)?;
     let wanted = q.limit as usize + 1;
     let mut out = Vec::with_capacity(wanted.min(128));
-    let mut push = |entry: Result<(redb::AccessGuard<(&str, &str)>, redb::AccessGuard<&[u8]>), redb::StorageError>| -> StoreResult<bool> {
+    let entries: Box<dyn Iterator<Item = _>> = if q.descending { Box::new(range.rev()) } else { Box::new(range) };
+    for entry in entries {
         let (_, bytes) = entry.map_err(fault)?;
         out.push(decode(bytes.value())?);
-        Ok(out.len() < wanted)
-    };
-    if q.descending {
-        for entry in range.rev() {
-            if !push(entry)? {
-                break;
-            }
-        }
-    } else {
-        for entry in range {
-            if !push(entry)? {
-                break;
-            }
+        if out.len() >= wanted {
+            break;
         }
     }
     Page::from_overfetch(out, q.limit, None)
