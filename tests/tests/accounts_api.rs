@@ -227,6 +227,13 @@ async fn profile_changes_use_versions_and_move_the_email_claim() {
     // The old address is free again, the new one signs in.
     app.register("asha@example.in", "seller").await;
     assert_eq!(app.login("asha.new@example.in", "a-long-password").await.status, StatusCode::OK);
+    // The change of sign-in email is audited (the refused one is not: nothing changed).
+    let user_id = UserId::parse(asha["user"]["id"].as_str().unwrap()).unwrap();
+    let audit = app.store().query(&Query::index(Index::Gsi1, keys::audit_by_actor_pk(&user_id))).await.unwrap();
+    let changes: Vec<_> =
+        audit.items.iter().filter(|i| i.get("action") == Some(&json!("account.email_changed"))).collect();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].get("details"), Some(&json!({"from": "asha@example.in", "to": "asha.new@example.in"})));
 }
 
 fn address(city: &str) -> Value {

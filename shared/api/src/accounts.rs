@@ -302,7 +302,18 @@ impl Accounts {
             }
             after.updated_at = Timestamp::now();
             after.version = before.version + 1;
-            match records::save_profile(self.store.as_ref(), &before, &after).await {
+            // Changing the sign-in email is how accounts get taken over: keep a record of it.
+            let mut audit = Vec::new();
+            if after.email.normalized() != before.email.normalized() {
+                let record = AuditRecord::new(
+                    Some(id),
+                    "account.email_changed",
+                    id.as_str(),
+                    json!({"from": before.email.as_str(), "to": after.email.as_str()}),
+                );
+                audit.push(record.write()?);
+            }
+            match records::save_profile(self.store.as_ref(), &before, &after, audit).await {
                 Ok(()) => return Ok(after),
                 Err(e) if e.code == ErrorCode::VersionConflict && expected_version.is_none() && attempts < 3 => {
                     attempts += 1

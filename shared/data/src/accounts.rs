@@ -64,7 +64,12 @@ pub async fn find_user_by_email(store: &dyn ReadItems, email: &Email) -> Result<
 /// version is still `before.version`; moves the email claim when the email changed. Only the
 /// profile's own fields are written, so counters kept on the user item are never overwritten
 /// with stale values.
-pub async fn save_profile(store: &dyn WriteItems, before: &User, after: &User) -> Result<(), Error> {
+pub async fn save_profile(
+    store: &dyn WriteItems,
+    before: &User,
+    after: &User,
+    also: Vec<WriteOp>,
+) -> Result<(), Error> {
     let mut update = Update::new(keys::user(&after.id))
         .set("name", after.name.as_str())
         .set("email", after.email.as_str())
@@ -85,6 +90,7 @@ pub async fn save_profile(store: &dyn WriteItems, before: &User, after: &User) -
         });
         ops.push(WriteOp::create(email_claim_item(&after.email, &after.id)?));
     }
+    ops.extend(also);
     store.transact(ops).await.map_err(|e| match e.failed_op() {
         Some(0) => {
             Error::conflict(ErrorCode::VersionConflict, "The profile changed since it was read; reload and retry.")

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -66,6 +67,24 @@ impl DynamoStore {
 
     fn count(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sends a request (built afresh by `send` for each attempt), counting it, mapping its
+    /// failure with `classify`, and retrying while it loses to a concurrent transaction.
+    async fn send<T, E, Fut>(
+        &self,
+        classify: fn(SdkError<E, HttpResponse>) -> StoreError,
+        send: impl Fn() -> Fut,
+    ) -> StoreResult<T>
+    where
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        retry_on_conflict(|| {
+            self.count();
+            let attempt = send();
+            async move { attempt.await.map_err(classify) }
+        })
+        .await
     }
 
     pub fn table(&self) -> &str {
@@ -245,6 +264,26 @@ fn start_key(cursor: CursorKey, index: Option<Index>) -> AttrMap {
         key.insert(index.sk_attr().to_owned(), AttributeValue::S(isk));
     }
     key
+}
+
+/// Runs a write, retrying while it loses to a concurrent transaction (DynamoDB answers a plain
+/// write that collides with an in-flight transaction with `TransactionConflictException`,
+/// which the SDK does not retry).
+async fn retry_on_conflict<T, F, Fut>(mut write: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(StoreError::Contention) if attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                backoff(attempt).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn backoff(attempt: u32) {
@@ -440,18 +479,16 @@ impl WriteItems for DynamoStore {
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
         let mut expr = Expr::default();
         let condition = condition.as_ref().map(|c| expr.condition(c)).transpose()?;
-        self.count();
-        self.client
+        let attrs = to_attrs(&item)?;
+        let request = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_attrs(&item)?))
+            .set_item(Some(attrs))
             .set_condition_expression(condition)
             .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+            .set_expression_attribute_values(expr.values());
+        self.send(classify, || request.clone().send()).await.map(drop)
     }
 
     async fn update(&self, update: Update) -> StoreResult<Item> {
@@ -459,8 +496,7 @@ impl WriteItems for DynamoStore {
         let mut expr = Expr::default();
         let update_expr = expr.update(&update)?;
         let condition = update.condition.as_ref().map(|c| expr.condition(c)).transpose()?;
-        self.count();
-        let out = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -469,47 +505,35 @@ impl WriteItems for DynamoStore {
             .set_condition_expression(condition)
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(classify)?;
+            .return_values(ReturnValue::AllNew);
+        let out = self.send(classify, || request.clone().send()).await?;
         from_attrs(out.attributes.unwrap_or_default())
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> StoreResult<()> {
         let mut expr = Expr::default();
         let condition = condition.as_ref().map(|c| expr.condition(c)).transpose()?;
-        self.count();
-        self.client
+        let request = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
             .set_condition_expression(condition)
             .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+            .set_expression_attribute_values(expr.values());
+        self.send(classify, || request.clone().send()).await.map(drop)
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
         port::validate_transaction(&ops)?;
         let items = ops.iter().map(|op| self.transact_item(op)).collect::<StoreResult<Vec<_>>>()?;
-        let mut attempt = 0;
-        loop {
-            self.count();
-            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
-                Ok(_) => return Ok(()),
-                Err(err) => match classify_transaction(err) {
-                    StoreError::Contention if attempt < CONFLICT_RETRIES => {
-                        attempt += 1;
-                        backoff(attempt).await;
-                    }
-                    other => return Err(other),
-                },
-            }
-        }
+        // A new request per attempt: the SDK gives each its own ClientRequestToken, so a retry
+        // after a conflict is not mistaken for a replay of the first attempt.
+        self.send(classify_transaction, || {
+            self.client.transact_write_items().set_transact_items(Some(items.clone())).send()
+        })
+        .await
+        .map(drop)
     }
 }
 

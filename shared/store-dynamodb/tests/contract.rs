@@ -22,3 +22,28 @@ async fn emulator_store() -> Option<Arc<dyn Store>> {
 }
 
 cy_data::contract_suite!(emulator_store());
+
+/// The adapter counts the requests it sends, so endpoint tests can pin their DynamoDB cost:
+/// one request per read, per write and per transaction (not per operation in it).
+#[tokio::test]
+async fn each_read_write_and_transaction_is_one_request() {
+    use cy_data::{Item, Key, ReadItems, WriteItems, WriteOp};
+    let Some(_) = emulator_store().await else { return };
+    let store = DynamoStore::from_env().await.expect("store");
+    let ns = format!("CALLS{}", std::process::id());
+    let k = |sk: &str| Key::new(format!("{ns}#{}", ulid_like()), sk);
+    let (a, b) = (k("a"), k("b"));
+    let before = store.calls();
+    store.put(Item::new(&a), None).await.unwrap();
+    store.get(&a).await.unwrap();
+    store
+        .transact(vec![WriteOp::create(Item::new(&b)), WriteOp::Delete { key: a.clone(), condition: None }])
+        .await
+        .unwrap();
+    store.get_many(&[a, b]).await.unwrap();
+    assert_eq!(store.calls() - before, 4);
+}
+
+fn ulid_like() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
