@@ -58,6 +58,8 @@ impl TestApp {
             admin_email: ADMIN_EMAIL.to_owned(),
             admin_password: Some(ADMIN_PASSWORD.to_owned()),
             demo_data,
+            public_url: "http://127.0.0.1:3000".to_owned(),
+            quote_secret: Some("test-quote-secret-test-quote-secret-0123".to_owned()),
         };
         let local = customiseyou_local::start(config).await.expect("local runtime starts");
         TestApp { local, _dir: dir }

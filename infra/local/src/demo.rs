@@ -1,10 +1,15 @@
-//! Demo data for a fresh local marketplace: a seller and a customer with known logins, and
-//! the category tree. Loading is idempotent: what exists is left alone.
+//! Demo data for a fresh local marketplace: a seller and a customer with known logins, the
+//! category tree, the seller's shipping rate, tax rules, and two customisable products.
+//! Loading is idempotent: what exists is left alone.
 
 use cy_api::Accounts;
 use cy_api::accounts::Registration;
-use cy_data::{Item, keys};
-use cy_domain::{Email, Password, PersonName, Phone, Role};
+use cy_api::products::Catalog;
+use cy_data::catalog::{self as records, CategoryRecord, TaxRules};
+use cy_data::keys;
+use cy_domain::catalog::{OptionDraft, ShippingRule, TaxRule, parse_options};
+use cy_domain::product::{CategoryId, Product, ProductDescription, ProductStatus, ProductTitle};
+use cy_domain::{CountryCode, Currency, Email, Money, Password, PersonName, Phone, ProductId, Role, Timestamp};
 
 use crate::{Login, StartError};
 
@@ -46,7 +51,30 @@ pub const CATEGORIES: &[(&str, &str, Option<&str>)] = &[
     ("home-prints", "Wall prints", Some("home")),
 ];
 
-pub async fn load(accounts: &Accounts) -> Result<Vec<Login>, StartError> {
+/// The demo products, as a seller would send them.
+const PRODUCTS: &[(&str, &str, &str, i64, &str)] = &[
+    (
+        "Engraved steel mug",
+        "A 350 ml double-walled steel mug, laser-engraved with your text.",
+        "home-mugs",
+        79_900,
+        r#"[{"name": "Engraving", "kind": "text", "required": true, "max_length": 20, "allowed": "alphanumeric", "price_per_char": 500},
+            {"name": "Colour", "kind": "choice", "required": true, "multi": false,
+             "choices": [{"label": "Black"}, {"label": "Gold", "price_modifier": {"type": "fixed", "amount": 5000}}]},
+            {"name": "Gift wrap", "kind": "choice", "required": false, "multi": true,
+             "choices": [{"label": "Ribbon", "price_modifier": {"type": "fixed", "amount": 2000}}, {"label": "Card", "price_modifier": {"type": "percent", "bps": 500}}]}]"#,
+    ),
+    (
+        "Custom photo print",
+        "Your photo on archival paper, in the size you choose.",
+        "home-prints",
+        49_900,
+        r#"[{"name": "Photo", "kind": "image", "required": true},
+            {"name": "Width (cm)", "kind": "number", "required": true, "min": 20, "max": 100, "step": 10, "price_per_unit": 1000}]"#,
+    ),
+];
+
+pub async fn load(accounts: &Accounts, catalog: &Catalog) -> Result<Vec<Login>, StartError> {
     let mut provisioning = tokio::task::JoinSet::new();
     for user in USERS {
         let registration = Registration {
@@ -62,20 +90,58 @@ pub async fn load(accounts: &Accounts) -> Result<Vec<Login>, StartError> {
     while let Some(done) = provisioning.join_next().await {
         done??;
     }
-    let logins = USERS
-        .iter()
-        .map(|u| Login { role: u.role, email: u.email.to_owned(), password: u.password.to_owned() })
-        .collect();
+    let store = catalog.store.as_ref();
     for (slug, name, parent) in CATEGORIES {
-        // The catalog owns the categories' API; demo data only creates them if absent.
-        let item = Item::new(&keys::category(slug))
-            .with("slug", *slug)
-            .with("name", *name)
-            .with("parent", parent.map(str::to_owned));
-        match accounts.store.put(item, Some(cy_data::Condition::Absent)).await {
-            Ok(()) | Err(cy_data::StoreError::ConditionFailed { .. }) => {}
-            Err(e) => return Err(e.into()),
+        let category = CategoryRecord {
+            slug: CategoryId::parse(slug)?,
+            name: (*name).to_owned(),
+            parent: parent.map(CategoryId::parse).transpose()?,
+        };
+        records::put_category_if_absent(store, &category).await?;
+    }
+    let inr = Currency::parse("INR")?;
+    if store.get(&keys::tax_rules()).await?.is_none() {
+        let rule = |category: Option<&str>, bps| TaxRule {
+            category: category.map(str::to_owned),
+            country: CountryCode::parse("IN").ok(),
+            bps,
+        };
+        let rules = TaxRules {
+            rules: vec![rule(None, 1800), rule(Some("home-prints"), 1200), rule(Some("apparel-tshirts"), 500)],
+        };
+        records::save_tax_rules(store, &rules, Vec::new()).await?;
+    }
+    let seller = cy_data::accounts::find_user_by_email(store, &Email::parse(USERS[0].email)?)
+        .await?
+        .ok_or("the demo seller is missing")?;
+    let shipping = ShippingRule { flat: Money::new(4_900, inr)?, free_from: Some(Money::new(99_900, inr)?) };
+    records::save_shipping_rule(store, &seller.id, &shipping).await?;
+    let (existing, _) = records::list_seller_products(store, &seller.id, 1, None).await?;
+    if existing.is_empty() {
+        for (title, description, category, price, options) in PRODUCTS {
+            let drafts: Vec<OptionDraft> = serde_json::from_str(options)?;
+            let now = Timestamp::now();
+            let product = Product {
+                id: ProductId::generate(),
+                seller_id: seller.id.clone(),
+                seller_name: seller.name.as_str().to_owned(),
+                title: ProductTitle::parse(title)?,
+                description: ProductDescription::parse(description)?,
+                category_id: CategoryId::parse(category)?,
+                base_price: Money::new(*price, inr)?,
+                stock: 50,
+                images: Vec::new(),
+                status: ProductStatus::Active,
+                version: 1,
+                options: parse_options(drafts)?,
+                created_at: now,
+                updated_at: now,
+            };
+            records::create_product(store, &product, Vec::new()).await?;
         }
     }
-    Ok(logins)
+    Ok(USERS
+        .iter()
+        .map(|u| Login { role: u.role, email: u.email.to_owned(), password: u.password.to_owned() })
+        .collect())
 }

@@ -6,6 +6,7 @@
 //! route, provider simulators as ports.
 
 pub mod demo;
+pub mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,8 +16,12 @@ use axum::routing::get;
 use base64::Engine;
 use cy_api::Accounts;
 use cy_api::accounts::Registration;
+use cy_api::products::Catalog;
+use cy_api::quote::Quoting;
+use cy_api::quote_token::QuoteSigner;
 use cy_data::Store;
-use cy_domain::{Email, Password, PersonName, Role};
+use cy_domain::{Currency, Email, Password, PersonName, Role};
+use cy_files::LocalFiles;
 use cy_http::JwtKeys;
 use cy_store_embedded::EmbeddedStore;
 use rand::RngCore;
@@ -33,13 +38,17 @@ pub struct LocalConfig {
     /// `ADMIN_PASSWORD`; when absent one is generated, kept in the data dir and printed.
     pub admin_password: Option<String>,
     pub demo_data: bool,
+    /// The address clients reach this runtime at (upload URLs point here).
+    pub public_url: String,
+    /// `QUOTE_SECRET`; when absent one is made once and kept in the data dir.
+    pub quote_secret: Option<String>,
 }
 
 impl LocalConfig {
     pub const DEFAULT_ADMIN_EMAIL: &'static str = "admin@customiseyou.local";
 
     /// From the environment (`JWT_SECRET`, `ADMIN_EMAIL`, `ADMIN_PASSWORD`).
-    pub fn from_env(data_dir: PathBuf, demo_data: bool) -> Self {
+    pub fn from_env(data_dir: PathBuf, demo_data: bool, public_url: String) -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         LocalConfig {
             data_dir,
@@ -47,6 +56,8 @@ impl LocalConfig {
             admin_email: var("ADMIN_EMAIL").unwrap_or_else(|| Self::DEFAULT_ADMIN_EMAIL.to_owned()),
             admin_password: var("ADMIN_PASSWORD"),
             demo_data,
+            public_url,
+            quote_secret: var("QUOTE_SECRET"),
         }
     }
 }
@@ -63,7 +74,7 @@ pub struct Login {
 pub struct Local {
     pub router: Router,
     pub store: Arc<dyn Store>,
-    pub accounts: Accounts,
+    pub services: Services,
     pub logins: Vec<Login>,
     /// Background work (queue relays, schedulers) that ends with the runtime.
     pub tasks: JoinSet<()>,
@@ -97,18 +108,35 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         None => kept_secret(&config.data_dir, "jwt-secret")?,
     };
     let keys = Arc::new(JwtKeys::new(secret.as_bytes(), None)?);
-    let accounts = Accounts::new(store.clone(), keys);
+    let accounts = Accounts::new(store.clone(), keys.clone());
+    let files = Arc::new(LocalFiles::new(
+        config.data_dir.join("files"),
+        config.public_url.clone(),
+        kept_secret(&config.data_dir, "files-secret")?.as_bytes(),
+    ));
+    let catalog = Catalog {
+        store: store.clone(),
+        keys: keys.clone(),
+        files: files.clone(),
+        default_currency: Currency::parse("INR")?,
+    };
+    let quote_secret = match &config.quote_secret {
+        Some(s) => s.clone(),
+        None => kept_secret(&config.data_dir, "quote-secret")?,
+    };
+    let quoting = Quoting::new(store.clone(), keys, Arc::new(QuoteSigner::new(quote_secret.as_bytes())?));
 
     let admin_password = match &config.admin_password {
         Some(p) => p.clone(),
         None => kept_secret(&config.data_dir, "admin-password")?,
     };
     // Each account costs a bcrypt hash (~250 ms of CPU): provision them side by side.
-    let demo = async { if config.demo_data { demo::load(&accounts).await } else { Ok(Vec::new()) } };
+    let demo = async { if config.demo_data { demo::load(&accounts, &catalog).await } else { Ok(Vec::new()) } };
     let ((), demo_logins) = tokio::try_join!(ensure_admin(&accounts, &config.admin_email, &admin_password), demo)?;
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
-    Ok(Local { router: router(&accounts), store, accounts, logins, tasks: JoinSet::new() })
+    let services = Services { accounts, catalog, quoting, files };
+    Ok(Local { router: router(&services), store, services, logins, tasks: JoinSet::new() })
 }
 
 /// Creates the admin account if no account has that email yet.
@@ -126,11 +154,24 @@ pub async fn ensure_admin(accounts: &Accounts, email: &str, password: &str) -> R
     Ok(())
 }
 
-/// Every HTTP function's router on one, plus `GET /health`.
-pub fn router(accounts: &Accounts) -> Router {
+/// The services every function's router is built from.
+#[derive(Clone)]
+pub struct Services {
+    pub accounts: Accounts,
+    pub catalog: Catalog,
+    pub quoting: Quoting,
+    pub files: Arc<LocalFiles>,
+}
+
+/// Every HTTP function's router on one, plus `GET /health` and the local upload endpoint that
+/// stands in for S3.
+pub fn router(services: &Services) -> Router {
     let functions = Router::new()
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .merge(cy_api::auth::router(accounts.clone()))
-        .merge(cy_api::users::router(accounts.clone()));
+        .merge(cy_api::auth::router(services.accounts.clone()))
+        .merge(cy_api::users::router(services.accounts.clone()))
+        .merge(cy_api::products::router(services.catalog.clone()))
+        .merge(cy_api::quote::router(services.quoting.clone()))
+        .merge(uploads::router(services.files.clone()));
     cy_http::finish(functions)
 }

@@ -29,7 +29,8 @@ async fn main() -> Result<(), customiseyou_local::StartError> {
     let started = Instant::now();
     cy_http::telemetry::init();
     let args = Args::parse();
-    let config = customiseyou_local::LocalConfig::from_env(args.data_dir.clone(), !args.no_demo);
+    let public_url = format!("http://{}:{}", args.host, args.port);
+    let config = customiseyou_local::LocalConfig::from_env(args.data_dir.clone(), !args.no_demo, public_url);
     let local = customiseyou_local::start(config).await?;
     let addr = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await?;

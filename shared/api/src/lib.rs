@@ -4,6 +4,9 @@
 pub mod accounts;
 pub mod auth;
 pub mod passwords;
+pub mod products;
+pub mod quote;
+pub mod quote_token;
 pub mod users;
 
 pub use accounts::Accounts;

@@ -11,8 +11,15 @@
 //! | address           | `USER#<user>`        | `ADDRESS#<address>` |                           |
 //! | audit record      | `AUDIT#<yyyy-mm-dd>` | `<audit id>`        | `ACTOR#<user>` / `<audit>`|
 //! | category          | `CATEGORY`           | `<slug>`            |                           |
+//! | product           | `PRODUCT#<product>`  | `DETAILS`           |                           |
+//! | seller's product  | `SELLER#<seller>`    | `PRODUCT#<product>` |                           |
+//! | listing card      | `LIST#<scope>#<order>` | `<order value>`   |                           |
+//! | seller shipping   | `SELLER#<seller>`    | `SHIPPING`          |                           |
+//! | platform settings | `SETTINGS`           | `PLATFORM`, `TAX`   |                           |
+//! | coupon            | `COUPON#<CODE>`      | `COUPON`            |                           |
 
-use cy_domain::{AddressId, AuditId, Email, Role, SessionId, Timestamp, UserId};
+use cy_domain::product::CategoryId;
+use cy_domain::{AddressId, AuditId, Email, Money, ProductId, Role, SessionId, Timestamp, UserId};
 
 use crate::port::{Index, Key};
 
@@ -75,4 +82,85 @@ pub const CATEGORIES_PARTITION: &str = "CATEGORY";
 
 pub fn category(slug: &str) -> Key {
     Key::new(CATEGORIES_PARTITION, slug)
+}
+
+/// A product: details, options and stock in one item, so a product page is one read and a
+/// quote's products one batch read.
+pub fn product(id: &ProductId) -> Key {
+    Key::new(format!("PRODUCT#{id}"), "DETAILS")
+}
+
+pub fn seller_partition(seller: &UserId) -> String {
+    format!("SELLER#{seller}")
+}
+
+pub const SELLER_PRODUCT_PREFIX: &str = "PRODUCT#";
+
+/// A seller's own product list (every status), in the table so a seller sees a new product
+/// at once (an index would be eventually consistent).
+pub fn seller_product(seller: &UserId, product: &ProductId) -> Key {
+    Key::new(seller_partition(seller), format!("{SELLER_PRODUCT_PREFIX}{product}"))
+}
+
+pub fn seller_shipping(seller: &UserId) -> Key {
+    Key::new(seller_partition(seller), "SHIPPING")
+}
+
+/// Which products a listing partition holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListingScope<'a> {
+    All,
+    Category(&'a CategoryId),
+}
+
+/// The order of a listing partition's sort key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListingOrder {
+    /// By product id: ids are ULIDs, so this is creation order.
+    Newest,
+    /// By `<currency>#<zero-padded base price>#<product id>`: a price range is a key range.
+    Price,
+}
+
+/// Active products' cards, one partition per (scope, order). Each active product has a card
+/// in four partitions (all and its category, by newest and by price), written in the same
+/// transaction as the product, so a list is one strongly consistent query.
+pub fn listing_partition(scope: ListingScope<'_>, order: ListingOrder) -> String {
+    let order = match order {
+        ListingOrder::Newest => "NEWEST",
+        ListingOrder::Price => "PRICE",
+    };
+    match scope {
+        ListingScope::All => format!("LIST#ALL#{order}"),
+        ListingScope::Category(c) => format!("LIST#CAT#{}#{order}", c.as_str()),
+    }
+}
+
+/// The sort value of a price-ordered card: amounts are non-negative and at most 10^15, so 16
+/// zero-padded digits order them numerically.
+pub fn price_sort_value(price: Money) -> String {
+    format!("{}#{:016}", price.currency.code(), price.amount.max(0))
+}
+
+pub fn listing(scope: ListingScope<'_>, order: ListingOrder, product: &ProductId, price: Money) -> Key {
+    let sk = match order {
+        ListingOrder::Newest => product.to_string(),
+        ListingOrder::Price => format!("{}#{product}", price_sort_value(price)),
+    };
+    Key::new(listing_partition(scope, order), sk)
+}
+
+pub const SETTINGS_PARTITION: &str = "SETTINGS";
+
+pub fn platform_settings() -> Key {
+    Key::new(SETTINGS_PARTITION, "PLATFORM")
+}
+
+pub fn tax_rules() -> Key {
+    Key::new(SETTINGS_PARTITION, "TAX")
+}
+
+/// Coupons by their code, upper-cased (codes compare case-insensitively).
+pub fn coupon(code: &str) -> Key {
+    Key::new(format!("COUPON#{}", code.to_uppercase()), "COUPON")
 }

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod catalog;
 pub mod contract;
 pub mod keys;
 pub mod port;

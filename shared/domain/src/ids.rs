@@ -77,6 +77,18 @@ prefixed_id!(
     /// An audit record.
     AuditId, "aud", "The audit record"
 );
+prefixed_id!(
+    /// A product of the catalog.
+    ProductId, "prd", "The product"
+);
+prefixed_id!(
+    /// A customisation option of one product.
+    OptionId, "opt", "The option"
+);
+prefixed_id!(
+    /// One choice of a choice option.
+    ChoiceId, "chc", "The choice"
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,17 +5,20 @@
 //! validate"): once a handler holds an [`Email`] or a [`Money`], nothing downstream re-checks it.
 
 pub mod account;
+pub mod catalog;
 pub mod error;
 pub mod geo;
 pub mod ids;
 pub mod money;
+pub mod product;
 pub mod text;
 pub mod time;
+pub mod uploads;
 
 pub use account::{Address, AddressDraft, AddressPatch, Email, Password, Phone, Role, SignupRole, User};
 pub use error::{Error, ErrorCode, FieldErrors};
 pub use geo::CountryCode;
-pub use ids::{AddressId, AuditId, SessionId, UserId};
+pub use ids::{AddressId, AuditId, ChoiceId, OptionId, ProductId, SessionId, UserId};
 pub use money::{Currency, Money};
 pub use text::{BoundedText, PersonName};
 pub use time::Timestamp;

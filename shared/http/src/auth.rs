@@ -162,6 +162,23 @@ where
     }
 }
 
+/// On public routes: `None` without an `Authorization` header, the caller with a valid one,
+/// and 401 for a header that does not verify (a client that sends a token expects it used).
+impl<S> axum::extract::OptionalFromRequestParts<S> for Caller
+where
+    Arc<JwtKeys>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await.map(Some)
+    }
+}
+
 /// Every role: routes for anyone signed in.
 pub const SIGNED_IN: &[Role] = &[Role::Customer, Role::Seller, Role::Admin];
 

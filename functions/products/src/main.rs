@@ -1,0 +1,16 @@
+//! Lambda `products`: configuration, clients, router, run. The routes live in `cy_api::products`.
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cy_http::telemetry::init();
+    let keys = Arc::new(cy_http::JwtKeys::from_env()?);
+    let store = Arc::new(cy_store_dynamodb::DynamoStore::from_env().await?);
+    let files = Arc::new(cy_files::S3Files::from_env().await?);
+    let default_currency =
+        cy_domain::Currency::parse(&std::env::var("DEFAULT_CURRENCY").unwrap_or_else(|_| "INR".into()))
+            .map_err(|e| format!("DEFAULT_CURRENCY {e}"))?;
+    let catalog = cy_api::products::Catalog { store, keys, files, default_currency };
+    cy_http::run_on_lambda(cy_http::finish(cy_api::products::router(catalog))).await
+}

@@ -1,0 +1,522 @@
+//! Function `products`: public browsing, categories, sellers' product management, uploads.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, patch, post};
+use cy_data::catalog::{self as records, Browse, CategoryRecord, ProductCard};
+use cy_data::keys::{ListingOrder, ListingScope, price_sort_value};
+use cy_data::{SortKey, Store};
+use cy_domain::catalog::{OptionDraft, parse_options};
+use cy_domain::error::Validator;
+use cy_domain::product::{
+    CategoryId, MAX_IMAGES, ObjectKey, Product, ProductDescription, ProductStatus, ProductTitle, parse_stock,
+};
+use cy_domain::uploads::{UploadPurpose, is_product_image, plan_product_image, plan_user_upload};
+use cy_domain::{Currency, Error, ErrorCode, Money, ProductId, Role, Timestamp, UserId};
+use cy_files::{FileStore, UploadTicket};
+use cy_http::auth::SIGNED_IN;
+use cy_http::extract::expected_version;
+use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Query, require_roles};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// What the products routes need.
+#[derive(Clone)]
+pub struct Catalog {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<JwtKeys>,
+    pub files: Arc<dyn FileStore>,
+    /// The currency price filters and the price sort use when a client names none.
+    pub default_currency: Currency,
+}
+
+impl FromRef<Catalog> for Arc<JwtKeys> {
+    fn from_ref(c: &Catalog) -> Arc<JwtKeys> {
+        c.keys.clone()
+    }
+}
+
+pub fn router(catalog: Catalog) -> Router {
+    let sellers = Router::new()
+        .route("/seller/products", get(my_products).post(create_product))
+        .route("/seller/products/{id}", patch(edit_product).delete(archive_product))
+        .route("/seller/products/{id}/images", post(product_image_upload))
+        .route_layer(require_roles(catalog.keys.clone(), &[Role::Seller]));
+    let signed_in =
+        Router::new().route("/uploads", post(upload)).route_layer(require_roles(catalog.keys.clone(), SIGNED_IN));
+    Router::new()
+        .route("/products", get(browse))
+        .route("/products/{id}", get(product_page))
+        .route("/categories", get(category_tree))
+        .merge(sellers)
+        .merge(signed_in)
+        .with_state(catalog)
+}
+
+/// The one place that decides whether a seller may list products. Until KYC exists sellers
+/// are approved at registration; the platform's `kyc_required` switch turns the check on.
+async fn approved_seller(catalog: &Catalog, caller: &Caller) -> Result<cy_domain::User, Error> {
+    let user = cy_data::accounts::get_user(catalog.store.as_ref(), &caller.user_id)
+        .await?
+        .ok_or_else(|| Error::forbidden("This account no longer exists."))?;
+    if user.role != Role::Seller {
+        return Err(Error::forbidden("Only sellers may manage products."));
+    }
+    let settings = records::platform_settings(catalog.store.as_ref()).await?;
+    if settings.kyc_required {
+        return Err(Error::forbidden("Complete seller verification (KYC) before listing products."));
+    }
+    Ok(user)
+}
+
+// ---- public ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrowseParams {
+    category: Option<String>,
+    seller_id: Option<String>,
+    q: Option<String>,
+    min_price: Option<String>,
+    max_price: Option<String>,
+    currency: Option<String>,
+    sort: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Sort {
+    Newest,
+    Oldest,
+    PriceAsc,
+    PriceDesc,
+}
+
+async fn browse(
+    State(catalog): State<Catalog>,
+    Query(params): Query<BrowseParams>,
+) -> ApiResult<Json<Listed<ProductCard>>> {
+    let mut v = Validator::new();
+    let paging = cy_http::Paging { limit: params.limit.clone(), cursor: params.cursor.clone() };
+    let limit = v.check("limit", paging.limit());
+    let cursor = v.check("cursor", paging.cursor());
+    let category = params.category.as_deref().map(|c| v.check("category", CategoryId::parse(c)));
+    let seller = params
+        .seller_id
+        .as_deref()
+        .map(|s| v.check("seller_id", UserId::parse(s).map_err(|_| Error::bad_request("is not a seller id"))));
+    let currency =
+        v.check("currency", Currency::parse(params.currency.as_deref().unwrap_or(catalog.default_currency.code())));
+    let amount = |raw: &Option<String>| {
+        raw.as_deref().map(|r| {
+            r.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=cy_domain::money::MAX_AMOUNT).contains(n))
+                .ok_or_else(|| Error::bad_request("must be an amount in minor units, like 129900"))
+        })
+    };
+    let min_price = amount(&params.min_price).map(|r| v.check("min_price", r));
+    let max_price = amount(&params.max_price).map(|r| v.check("max_price", r));
+    let sort = v.check(
+        "sort",
+        match params.sort.as_deref().unwrap_or("newest") {
+            "newest" => Ok(Sort::Newest),
+            "oldest" => Ok(Sort::Oldest),
+            "price_asc" => Ok(Sort::PriceAsc),
+            "price_desc" => Ok(Sort::PriceDesc),
+            _ => Err(Error::bad_request("must be newest, oldest, price_asc or price_desc")),
+        },
+    );
+    let q = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_lowercase);
+    if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        v.check::<()>("q", Err(Error::bad_request("must be at most 100 characters")));
+    }
+    v.finish()?;
+    let (Some(limit), Some(cursor), Some(currency), Some(sort)) = (limit, cursor, currency, sort) else {
+        return Err(Error::internal().into());
+    };
+    let (category, seller) = (category.flatten(), seller.flatten());
+    let (min_price, max_price) = (min_price.flatten(), max_price.flatten());
+    if let (Some(lo), Some(hi)) = (min_price, max_price)
+        && lo > hi
+    {
+        return Err(Error::invalid("min_price", "must not exceed max_price").into());
+    }
+
+    let by_price = matches!(sort, Sort::PriceAsc | Sort::PriceDesc);
+    let scope = category.as_ref().map_or(ListingScope::All, ListingScope::Category);
+    // Price order: the currency and the price range are a key range, no filtering needed.
+    let key_range = if by_price {
+        let lo = Money::new(min_price.unwrap_or(0), currency)?;
+        let hi = Money::new(max_price.unwrap_or(cy_domain::money::MAX_AMOUNT), currency)?;
+        SortKey::Between(price_sort_value(lo), format!("{}#~", price_sort_value(hi)))
+    } else {
+        SortKey::Any
+    };
+    let price_filtered = !by_price && (min_price.is_some() || max_price.is_some());
+    let filtering = seller.is_some() || params.q.as_deref().is_some_and(|q| !q.trim().is_empty()) || price_filtered;
+    let keep = move |card: &ProductCard| {
+        seller.as_ref().is_none_or(|s| &card.seller_id == s)
+            && q.as_ref().is_none_or(|q| card.title.to_lowercase().contains(q.as_str()))
+            && (!price_filtered
+                || (card.base_price.currency == currency
+                    && min_price.is_none_or(|lo| card.base_price.amount >= lo)
+                    && max_price.is_none_or(|hi| card.base_price.amount <= hi)))
+    };
+    let (cards, next) = records::browse(
+        catalog.store.as_ref(),
+        Browse {
+            scope,
+            order: if by_price { ListingOrder::Price } else { ListingOrder::Newest },
+            sort: key_range,
+            descending: matches!(sort, Sort::Newest | Sort::PriceDesc),
+            limit,
+            cursor,
+            keep: if filtering { Some(&keep) } else { None },
+        },
+    )
+    .await?;
+    Ok(Json(Listed::new(cards, next)))
+}
+
+/// The product page: the product with its options, and summaries of its seller and ratings.
+#[derive(Serialize)]
+struct ProductPage {
+    #[serde(flatten)]
+    product: Product,
+    seller: SellerSummary,
+    /// Reviews are not built yet: no average, no count.
+    rating: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct SellerSummary {
+    id: UserId,
+    name: String,
+}
+
+async fn product_page(
+    State(catalog): State<Catalog>,
+    caller: Option<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProductPage>> {
+    let id = ProductId::parse(&id)?;
+    let product =
+        records::get_product(catalog.store.as_ref(), &id).await?.ok_or_else(|| Error::not_found("The product"))?;
+    // Only active products are public; their seller and admins see the others.
+    let privileged = caller.is_some_and(|c| c.role == Role::Admin || c.user_id == product.seller_id);
+    if product.status != ProductStatus::Active && !privileged {
+        return Err(Error::not_found("The product").into());
+    }
+    let seller = SellerSummary { id: product.seller_id.clone(), name: product.seller_name.clone() };
+    Ok(Json(ProductPage { product, seller, rating: json!({"average": null, "count": 0}) }))
+}
+
+#[derive(Serialize)]
+struct CategoryNode {
+    id: CategoryId,
+    name: String,
+    children: Vec<CategoryNode>,
+}
+
+fn tree(all: &[CategoryRecord], parent: Option<&CategoryId>) -> Vec<CategoryNode> {
+    all.iter()
+        .filter(|c| c.parent.as_ref() == parent)
+        .map(|c| CategoryNode { id: c.slug.clone(), name: c.name.clone(), children: tree(all, Some(&c.slug)) })
+        .collect()
+}
+
+async fn category_tree(State(catalog): State<Catalog>) -> ApiResult<Json<serde_json::Value>> {
+    let all = records::categories(catalog.store.as_ref()).await?;
+    Ok(Json(json!({ "items": tree(&all, None) })))
+}
+
+// ---- sellers -----------------------------------------------------------------------------
+
+async fn my_products(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Query(paging): Query<cy_http::Paging>,
+) -> ApiResult<Json<Listed<ProductCard>>> {
+    let (cards, next) =
+        records::list_seller_products(catalog.store.as_ref(), &caller.user_id, paging.limit()?, paging.cursor()?)
+            .await?;
+    Ok(Json(Listed::new(cards, next)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProductBody {
+    title: String,
+    #[serde(default)]
+    description: String,
+    category_id: String,
+    base_price: Money,
+    stock: i64,
+    #[serde(default)]
+    options: Vec<OptionDraft>,
+    /// `draft` keeps it unlisted; `active` (the default) submits it.
+    status: Option<String>,
+}
+
+fn wanted_status(raw: Option<&str>, moderated: bool) -> Result<Option<ProductStatus>, Error> {
+    match raw {
+        None => Ok(None),
+        Some("draft") => Ok(Some(ProductStatus::Draft)),
+        Some("active") => Ok(Some(ProductStatus::on_submit(moderated))),
+        Some(_) => Err(Error::bad_request("must be draft or active")),
+    }
+}
+
+async fn require_category(catalog: &Catalog, id: &CategoryId) -> Result<(), Error> {
+    if records::category_exists(catalog.store.as_ref(), id).await? {
+        Ok(())
+    } else {
+        Err(Error::invalid("category_id", "is not a category"))
+    }
+}
+
+async fn create_product(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Json(body): Json<NewProductBody>,
+) -> ApiResult<(StatusCode, Json<Product>)> {
+    let seller = approved_seller(&catalog, &caller).await?;
+    let settings = records::platform_settings(catalog.store.as_ref()).await?;
+    let mut v = Validator::new();
+    let title = v.check("title", ProductTitle::parse(&body.title));
+    let description = v.check("description", ProductDescription::parse(&body.description));
+    let category = v.check("category_id", CategoryId::parse(&body.category_id));
+    let price = v.check("base_price", Money::non_negative(body.base_price.amount, body.base_price.currency));
+    let stock = v.check("stock", parse_stock(body.stock));
+    let status = v.check("status", wanted_status(body.status.as_deref(), settings.product_moderation));
+    let options = match parse_options(body.options) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            for (field, problem) in &e.details {
+                v.check::<()>(field, Err(Error::invalid(field, problem.as_str().unwrap_or("is invalid"))));
+            }
+            None
+        }
+    };
+    v.finish()?;
+    let (Some(title), Some(description), Some(category), Some(price), Some(stock), Some(status), Some(options)) =
+        (title, description, category, price, stock, status, options)
+    else {
+        return Err(Error::internal().into());
+    };
+    require_category(&catalog, &category).await?;
+    let now = Timestamp::now();
+    let product = Product {
+        id: ProductId::generate(),
+        seller_id: seller.id.clone(),
+        seller_name: seller.name.as_str().to_owned(),
+        title,
+        description,
+        category_id: category,
+        base_price: price,
+        stock,
+        images: Vec::new(),
+        status: status.unwrap_or(ProductStatus::on_submit(settings.product_moderation)),
+        version: 1,
+        options,
+        created_at: now,
+        updated_at: now,
+    };
+    records::create_product(catalog.store.as_ref(), &product, Vec::new()).await?;
+    Ok((StatusCode::CREATED, Json(product)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditProductBody {
+    version: Option<u64>,
+    title: Option<String>,
+    description: Option<String>,
+    category_id: Option<String>,
+    base_price: Option<Money>,
+    images: Option<Vec<String>>,
+    options: Option<Vec<OptionDraft>>,
+    /// Added to the stock atomically (negative removes); stock is never set outright, so a
+    /// seller's edit cannot overwrite units that orders took meanwhile.
+    stock_delta: Option<i64>,
+    status: Option<String>,
+}
+
+/// Loads a product for its owner: 404 if absent, 403 if another seller's.
+async fn owned_product(catalog: &Catalog, caller: &Caller, id: &str) -> Result<Product, Error> {
+    let id = ProductId::parse(id)?;
+    let product =
+        records::get_product(catalog.store.as_ref(), &id).await?.ok_or_else(|| Error::not_found("The product"))?;
+    if product.seller_id != caller.user_id {
+        return Err(Error::forbidden("This is another seller's product."));
+    }
+    Ok(product)
+}
+
+async fn edit_product(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<EditProductBody>,
+) -> ApiResult<Json<Product>> {
+    let seller = approved_seller(&catalog, &caller).await?;
+    let before = owned_product(&catalog, &caller, &id).await?;
+    let settings = records::platform_settings(catalog.store.as_ref()).await?;
+    let mut v = Validator::new();
+    let version = v.check("version", expected_version(&headers, body.version));
+    let title = body.title.as_deref().map(|t| v.check("title", ProductTitle::parse(t)));
+    let description = body.description.as_deref().map(|d| v.check("description", ProductDescription::parse(d)));
+    let category = body.category_id.as_deref().map(|c| v.check("category_id", CategoryId::parse(c)));
+    let price = body.base_price.map(|p| v.check("base_price", Money::non_negative(p.amount, p.currency)));
+    let images = body.images.map(|keys| {
+        let parsed: Result<Vec<ObjectKey>, Error> = keys
+            .iter()
+            .map(|k| ObjectKey::parse(k).ok().filter(|k| is_product_image(k, &before.id)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::bad_request("must be keys from this product's image uploads"))
+            .and_then(|keys| {
+                if keys.len() > MAX_IMAGES {
+                    Err(Error::bad_request(format!("at most {MAX_IMAGES} images")))
+                } else {
+                    Ok(keys)
+                }
+            });
+        v.check("images", parsed)
+    });
+    let stock_delta = body.stock_delta.map(|d| {
+        v.check(
+            "stock_delta",
+            if d.abs() <= cy_domain::product::MAX_STOCK { Ok(d) } else { Err(Error::bad_request("is out of range")) },
+        )
+    });
+    let status = v.check("status", wanted_status(body.status.as_deref(), settings.product_moderation));
+    let options = body.options.map(|drafts| match parse_options(drafts) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            for (field, problem) in &e.details {
+                v.check::<()>(field, Err(Error::invalid(field, problem.as_str().unwrap_or("is invalid"))));
+            }
+            None
+        }
+    });
+    v.finish()?;
+    let Some(version) = version.flatten() else {
+        return Err(Error::invalid("version", "is required: send the version you edited (or If-Match)").into());
+    };
+    if version != before.version {
+        return Err(Error::conflict(
+            ErrorCode::VersionConflict,
+            "The product changed since it was read; reload and retry.",
+        )
+        .into());
+    }
+    if before.status == ProductStatus::Archived {
+        return Err(Error::conflict(ErrorCode::InvalidTransition, "An archived product cannot be edited.").into());
+    }
+    let mut after = before.clone();
+    if let Some(Some(t)) = title {
+        after.title = t;
+    }
+    if let Some(Some(d)) = description {
+        after.description = d;
+    }
+    if let Some(Some(c)) = category {
+        require_category(&catalog, &c).await?;
+        after.category_id = c;
+    }
+    if let Some(Some(p)) = price {
+        after.base_price = p;
+    }
+    if let Some(Some(i)) = images {
+        after.images = i;
+    }
+    if let Some(Some(o)) = options {
+        after.options = o;
+    }
+    after.seller_name = seller.name.as_str().to_owned();
+    let edited = after != before;
+    after.status = match status.flatten() {
+        Some(s) => s,
+        // A listed product that changed goes back through review when the platform moderates.
+        None if edited
+            && matches!(
+                before.status,
+                ProductStatus::Active | ProductStatus::Rejected | ProductStatus::PendingReview
+            ) =>
+        {
+            if before.status == ProductStatus::Active && !settings.product_moderation {
+                ProductStatus::Active
+            } else {
+                ProductStatus::on_submit(settings.product_moderation)
+            }
+        }
+        None => before.status,
+    };
+    let stock_delta = stock_delta.flatten().unwrap_or(0);
+    after.version = before.version + 1;
+    after.updated_at = Timestamp::now();
+    after.stock = before.stock + stock_delta;
+    records::save_product(catalog.store.as_ref(), &before, &after, stock_delta, Vec::new()).await?;
+    // Stock may have moved by orders meanwhile: answer with what is stored.
+    let stored = records::get_product(catalog.store.as_ref(), &after.id).await?.unwrap_or(after);
+    Ok(Json(stored))
+}
+
+async fn archive_product(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let before = owned_product(&catalog, &caller, &id).await?;
+    if before.status == ProductStatus::Archived {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let mut after = before.clone();
+    after.status = ProductStatus::Archived;
+    after.version += 1;
+    after.updated_at = Timestamp::now();
+    records::save_product(catalog.store.as_ref(), &before, &after, 0, Vec::new()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadBody {
+    purpose: String,
+    content_type: String,
+    size: u64,
+}
+
+async fn upload(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Json(body): Json<UploadBody>,
+) -> ApiResult<(StatusCode, Json<UploadTicket>)> {
+    let purpose = UploadPurpose::parse(&body.purpose).map_err(|e| Error::invalid("purpose", e.message))?;
+    let plan = plan_user_upload(&caller.user_id, purpose, &body.content_type, body.size)?;
+    Ok((StatusCode::CREATED, Json(catalog.files.upload_ticket(&plan).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageUploadBody {
+    content_type: String,
+    size: u64,
+}
+
+async fn product_image_upload(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ImageUploadBody>,
+) -> ApiResult<(StatusCode, Json<UploadTicket>)> {
+    let product = owned_product(&catalog, &caller, &id).await?;
+    let plan = plan_product_image(&product.id, &body.content_type, body.size)?;
+    Ok((StatusCode::CREATED, Json(catalog.files.upload_ticket(&plan).await?)))
+}
