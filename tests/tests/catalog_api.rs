@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, TestApp, json_request, token};
+use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, TestApp, token};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -509,5 +509,30 @@ async fn concurrent_stock_changes_never_go_negative() {
     }
     let page = m.app.call(Method::GET, &format!("/products/{id}"), None, None).await;
     assert_eq!(page.body["stock"], 0);
-    let _ = json_request;
+}
+
+#[tokio::test]
+async fn with_moderation_on_submissions_wait_for_review_and_are_not_listed() {
+    let m = market().await;
+    let settings = json!({"product_moderation": true, "kyc_required": false});
+    m.app
+        .call(Method::PUT, "/admin/settings/platform", Some(&m.seller), Some(settings.clone()))
+        .await
+        .assert_error(403, "forbidden");
+    let set = m.app.call(Method::PUT, "/admin/settings/platform", Some(&m.admin), Some(settings.clone())).await;
+    assert_eq!(set.body, settings);
+    let product = create(&m, mug()).await;
+    assert_eq!(product["status"], "pending_review");
+    assert!(m.app.call(Method::GET, "/products", None, None).await.body["items"].as_array().unwrap().is_empty());
+    let id = product["id"].as_str().unwrap();
+    m.app.call(Method::GET, &format!("/products/{id}"), None, None).await.assert_error(404, "not_found");
+    let draft = create(&m, json!({"title": "Draft", "category_id": "home-mugs", "base_price": {"amount": 1, "currency": "INR"}, "stock": 0, "status": "draft"})).await;
+    assert_eq!(draft["status"], "draft");
+    // With KYC required, sellers may no longer list.
+    let kyc = json!({"product_moderation": false, "kyc_required": true});
+    assert_eq!(
+        m.app.call(Method::PUT, "/admin/settings/platform", Some(&m.admin), Some(kyc)).await.status,
+        StatusCode::OK
+    );
+    m.app.call(Method::POST, "/seller/products", Some(&m.seller), Some(mug())).await.assert_error(403, "forbidden");
 }

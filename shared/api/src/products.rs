@@ -6,10 +6,10 @@ use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
-use cy_data::catalog::{self as records, Browse, CategoryRecord, ProductCard};
+use cy_data::catalog::{self as records, Browse, CategoryRecord, PlatformSettings, ProductCard};
 use cy_data::keys::{ListingOrder, ListingScope, price_sort_value};
 use cy_data::{SortKey, Store};
-use cy_domain::catalog::{OptionDraft, parse_options};
+use cy_domain::catalog::{OptionDraft, ProductOption, parse_options};
 use cy_domain::error::Validator;
 use cy_domain::product::{
     CategoryId, MAX_IMAGES, ObjectKey, Product, ProductDescription, ProductStatus, ProductTitle, parse_stock,
@@ -47,18 +47,22 @@ pub fn router(catalog: Catalog) -> Router {
         .route_layer(require_roles(catalog.keys.clone(), &[Role::Seller]));
     let signed_in =
         Router::new().route("/uploads", post(upload)).route_layer(require_roles(catalog.keys.clone(), SIGNED_IN));
+    let admins = Router::new()
+        .route("/admin/settings/platform", get(platform_settings).put(set_platform_settings))
+        .route_layer(require_roles(catalog.keys.clone(), &[Role::Admin]));
     Router::new()
         .route("/products", get(browse))
         .route("/products/{id}", get(product_page))
         .route("/categories", get(category_tree))
         .merge(sellers)
         .merge(signed_in)
+        .merge(admins)
         .with_state(catalog)
 }
 
 /// The one place that decides whether a seller may list products. Until KYC exists sellers
 /// are approved at registration; the platform's `kyc_required` switch turns the check on.
-async fn approved_seller(catalog: &Catalog, caller: &Caller) -> Result<cy_domain::User, Error> {
+async fn approved_seller(catalog: &Catalog, caller: &Caller) -> Result<(cy_domain::User, PlatformSettings), Error> {
     let user = cy_data::accounts::get_user(catalog.store.as_ref(), &caller.user_id)
         .await?
         .ok_or_else(|| Error::forbidden("This account no longer exists."))?;
@@ -69,7 +73,7 @@ async fn approved_seller(catalog: &Catalog, caller: &Caller) -> Result<cy_domain
     if settings.kyc_required {
         return Err(Error::forbidden("Complete seller verification (KYC) before listing products."));
     }
-    Ok(user)
+    Ok((user, settings))
 }
 
 // ---- public ------------------------------------------------------------------------------
@@ -263,6 +267,19 @@ struct NewProductBody {
     status: Option<String>,
 }
 
+/// Parses a seller's options, recording each bad field (`options[1].max_length`, …).
+fn check_options(v: &mut Validator, drafts: Vec<OptionDraft>) -> Option<Vec<ProductOption>> {
+    match parse_options(drafts) {
+        Ok(options) => Some(options),
+        Err(e) => {
+            for (field, problem) in &e.details {
+                v.check::<()>(field, Err(Error::invalid(field, problem.as_str().unwrap_or("is invalid"))));
+            }
+            None
+        }
+    }
+}
+
 fn wanted_status(raw: Option<&str>, moderated: bool) -> Result<Option<ProductStatus>, Error> {
     match raw {
         None => Ok(None),
@@ -285,8 +302,7 @@ async fn create_product(
     caller: Caller,
     Json(body): Json<NewProductBody>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
-    let seller = approved_seller(&catalog, &caller).await?;
-    let settings = records::platform_settings(catalog.store.as_ref()).await?;
+    let (seller, settings) = approved_seller(&catalog, &caller).await?;
     let mut v = Validator::new();
     let title = v.check("title", ProductTitle::parse(&body.title));
     let description = v.check("description", ProductDescription::parse(&body.description));
@@ -294,15 +310,7 @@ async fn create_product(
     let price = v.check("base_price", Money::non_negative(body.base_price.amount, body.base_price.currency));
     let stock = v.check("stock", parse_stock(body.stock));
     let status = v.check("status", wanted_status(body.status.as_deref(), settings.product_moderation));
-    let options = match parse_options(body.options) {
-        Ok(o) => Some(o),
-        Err(e) => {
-            for (field, problem) in &e.details {
-                v.check::<()>(field, Err(Error::invalid(field, problem.as_str().unwrap_or("is invalid"))));
-            }
-            None
-        }
-    };
+    let options = check_options(&mut v, body.options);
     v.finish()?;
     let (Some(title), Some(description), Some(category), Some(price), Some(stock), Some(status), Some(options)) =
         (title, description, category, price, stock, status, options)
@@ -365,9 +373,8 @@ async fn edit_product(
     headers: HeaderMap,
     Json(body): Json<EditProductBody>,
 ) -> ApiResult<Json<Product>> {
-    let seller = approved_seller(&catalog, &caller).await?;
+    let (seller, settings) = approved_seller(&catalog, &caller).await?;
     let before = owned_product(&catalog, &caller, &id).await?;
-    let settings = records::platform_settings(catalog.store.as_ref()).await?;
     let mut v = Validator::new();
     let version = v.check("version", expected_version(&headers, body.version));
     let title = body.title.as_deref().map(|t| v.check("title", ProductTitle::parse(t)));
@@ -396,15 +403,7 @@ async fn edit_product(
         )
     });
     let status = v.check("status", wanted_status(body.status.as_deref(), settings.product_moderation));
-    let options = body.options.map(|drafts| match parse_options(drafts) {
-        Ok(o) => Some(o),
-        Err(e) => {
-            for (field, problem) in &e.details {
-                v.check::<()>(field, Err(Error::invalid(field, problem.as_str().unwrap_or("is invalid"))));
-            }
-            None
-        }
-    });
+    let options = body.options.map(|drafts| check_options(&mut v, drafts));
     v.finish()?;
     let Some(version) = version.flatten() else {
         return Err(Error::invalid("version", "is required: send the version you edited (or If-Match)").into());
@@ -519,4 +518,34 @@ async fn product_image_upload(
     let product = owned_product(&catalog, &caller, &id).await?;
     let plan = plan_product_image(&product.id, &body.content_type, body.size)?;
     Ok((StatusCode::CREATED, Json(catalog.files.upload_ticket(&plan).await?)))
+}
+
+// ---- admins ------------------------------------------------------------------------------
+
+async fn platform_settings(State(catalog): State<Catalog>) -> ApiResult<Json<PlatformSettings>> {
+    Ok(Json(records::platform_settings(catalog.store.as_ref()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlatformSettingsBody {
+    product_moderation: bool,
+    kyc_required: bool,
+}
+
+/// Switches product moderation and the KYC requirement for sellers.
+async fn set_platform_settings(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Json(body): Json<PlatformSettingsBody>,
+) -> ApiResult<Json<PlatformSettings>> {
+    let settings = PlatformSettings { product_moderation: body.product_moderation, kyc_required: body.kyc_required };
+    let audit = cy_data::audit::AuditRecord::new(
+        Some(&caller.user_id),
+        "platform.settings_changed",
+        "platform",
+        json!(settings),
+    );
+    records::save_platform_settings(catalog.store.as_ref(), &settings, vec![audit.write()?]).await?;
+    Ok(Json(settings))
 }

@@ -86,29 +86,13 @@ struct QuoteItem {
     customizations: BTreeMap<String, Value>,
 }
 
-#[derive(Serialize)]
-struct QuoteLineView {
-    product_id: ProductId,
-    seller_id: UserId,
-    quantity: u32,
-    unit_price: Money,
-    customization_total: Money,
-    line_total: Money,
-    discount: Money,
-    tax: Money,
-}
-
+/// The contract's quote answer: the sealed quote's fields (lines with their customisations,
+/// totals, expiry), its currency, and the token.
 #[derive(Serialize)]
 struct QuoteView {
-    quote_id: String,
+    #[serde(flatten)]
+    quote: SignedQuote,
     currency: String,
-    lines: Vec<QuoteLineView>,
-    subtotal: Money,
-    discount: Money,
-    shipping: Money,
-    tax: Money,
-    total: Money,
-    expires_at: Timestamp,
     quote_token: String,
 }
 
@@ -337,32 +321,8 @@ async fn quote(
     caller: Caller,
     Json(body): Json<QuoteBody>,
 ) -> ApiResult<Json<QuoteView>> {
-    let (quote, token) = quoting.quote(&caller, body.parse()?).await?;
-    Ok(Json(QuoteView {
-        quote_id: quote.quote_id,
-        currency: quote.total.currency.code().to_owned(),
-        lines: quote
-            .lines
-            .into_iter()
-            .map(|l| QuoteLineView {
-                product_id: l.product_id,
-                seller_id: l.seller_id,
-                quantity: l.quantity,
-                unit_price: l.unit_price,
-                customization_total: l.customization_total,
-                line_total: l.line_total,
-                discount: l.discount,
-                tax: l.tax,
-            })
-            .collect(),
-        subtotal: quote.subtotal,
-        discount: quote.discount,
-        shipping: quote.shipping,
-        tax: quote.tax,
-        total: quote.total,
-        expires_at: quote.expires_at,
-        quote_token: token,
-    }))
+    let (quote, quote_token) = quoting.quote(&caller, body.parse()?).await?;
+    Ok(Json(QuoteView { currency: quote.total.currency.code().to_owned(), quote, quote_token }))
 }
 
 // ---- settings ----------------------------------------------------------------------------

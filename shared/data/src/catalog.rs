@@ -313,8 +313,15 @@ pub async fn platform_settings(store: &dyn ReadItems) -> Result<PlatformSettings
     Ok(store.get(&keys::platform_settings()).await?.map(|i| i.record()).transpose()?.unwrap_or_default())
 }
 
-pub async fn save_platform_settings(store: &dyn WriteItems, settings: &PlatformSettings) -> Result<(), Error> {
-    store.put(Item::from_record(&keys::platform_settings(), settings)?, None).await.map_err(Error::from)
+/// Replaces the platform settings, with `also` (the audit record) in the same transaction.
+pub async fn save_platform_settings(
+    store: &dyn WriteItems,
+    settings: &PlatformSettings,
+    also: Vec<WriteOp>,
+) -> Result<(), Error> {
+    let mut ops = vec![WriteOp::put(Item::from_record(&keys::platform_settings(), settings)?)];
+    ops.extend(also);
+    store.transact(ops).await.map_err(Error::from)
 }
 
 /// Tax rules, kept as one settings item.
