@@ -5,9 +5,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use cy_data::audit::AuditRecord;
+use cy_domain::account::{AddressLine, Locality, PostalCode};
+use cy_domain::{
+    Address, AddressDraft, AddressId, CountryCode, Email, PersonName, Role, SessionId, Timestamp, User, UserId,
+};
+use cy_http::JwtKeys;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 pub use customiseyou_local::Local;
@@ -131,4 +137,45 @@ where
 
 pub fn token(body: &Value, field: &str) -> String {
     body[field].as_str().unwrap_or_else(|| panic!("no {field} in {body}")).to_owned()
+}
+
+/// A customer made directly in the store (no bcrypt: these tests need hundreds), signed in,
+/// with one address. Returns (token, address id).
+pub async fn seed_customer(store: &dyn cy_data::Store) -> (String, String) {
+    let now = Timestamp::now();
+    let user = User {
+        id: UserId::generate(),
+        email: Email::parse(&format!("{}@buyers.example.in", UserId::generate().as_str().to_lowercase())).unwrap(),
+        name: PersonName::parse("Buyer").unwrap(),
+        role: Role::Customer,
+        phone: None,
+        email_verified: false,
+        phone_verified: false,
+        password_hash: "not-a-login".into(),
+        address_count: 0,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let audit = AuditRecord::new(None, "test.seed", user.id.as_str(), json!({}));
+    cy_data::accounts::create_user(store, &user, &audit, Vec::new()).await.unwrap();
+    let address = Address {
+        id: AddressId::generate(),
+        fields: AddressDraft {
+            name: PersonName::parse("Buyer").unwrap(),
+            line1: AddressLine::parse("1 MG Road").unwrap(),
+            line2: None,
+            city: Locality::parse("Pune").unwrap(),
+            state: None,
+            postal_code: PostalCode::parse("411001").unwrap(),
+            country: CountryCode::parse("IN").unwrap(),
+            phone: None,
+        },
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    cy_data::accounts::add_address(store, &user.id, &address).await.unwrap();
+    let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), None).unwrap();
+    (keys.issue(&user.id, Role::Customer, &SessionId::generate(), now).unwrap(), address.id.to_string())
 }

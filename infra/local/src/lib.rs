@@ -16,6 +16,7 @@ use axum::routing::get;
 use base64::Engine;
 use cy_api::Accounts;
 use cy_api::accounts::Registration;
+use cy_api::orders::Orders;
 use cy_api::products::Catalog;
 use cy_api::quote::Quoting;
 use cy_api::quote_token::QuoteSigner;
@@ -23,6 +24,7 @@ use cy_data::Store;
 use cy_domain::{Currency, Email, Password, PersonName, Role};
 use cy_files::LocalFiles;
 use cy_http::JwtKeys;
+use cy_payments::SimulatedPayments;
 use cy_store_embedded::EmbeddedStore;
 use rand::RngCore;
 use tokio::task::JoinSet;
@@ -124,7 +126,12 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         Some(s) => s.clone(),
         None => kept_secret(&config.data_dir, "quote-secret")?,
     };
-    let quoting = Quoting::new(store.clone(), keys, Arc::new(QuoteSigner::new(quote_secret.as_bytes())?));
+    let quoting = Quoting::new(store.clone(), keys.clone(), Arc::new(QuoteSigner::new(quote_secret.as_bytes())?));
+    let payments = Arc::new(SimulatedPayments::new(
+        kept_secret(&config.data_dir, "payments-secret")?.as_bytes(),
+        config.public_url.clone(),
+    ));
+    let orders = Orders { store: store.clone(), keys, quoting: quoting.clone(), payments };
 
     let admin_password = match &config.admin_password {
         Some(p) => p.clone(),
@@ -135,7 +142,7 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     let ((), demo_logins) = tokio::try_join!(ensure_admin(&accounts, &config.admin_email, &admin_password), demo)?;
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
-    let services = Services { accounts, catalog, quoting, files };
+    let services = Services { accounts, catalog, quoting, orders, files };
     Ok(Local { router: router(&services), store, services, logins, tasks: JoinSet::new() })
 }
 
@@ -160,6 +167,7 @@ pub struct Services {
     pub accounts: Accounts,
     pub catalog: Catalog,
     pub quoting: Quoting,
+    pub orders: Orders,
     pub files: Arc<LocalFiles>,
 }
 
@@ -172,6 +180,29 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::users::router(services.accounts.clone()))
         .merge(cy_api::products::router(services.catalog.clone()))
         .merge(cy_api::quote::router(services.quoting.clone()))
+        .merge(cy_api::orders::router(services.orders.clone()))
         .merge(uploads::router(services.files.clone()));
     cy_http::finish(functions)
+}
+
+/// How often the local runtime releases expired reservations (the EventBridge schedule's
+/// stand-in).
+pub const EXPIRY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Local {
+    /// Starts the scheduled jobs as timers: the reservation sweep.
+    pub fn start_jobs(&mut self) {
+        let store = self.store.clone();
+        self.tasks.spawn(async move {
+            let mut every = tokio::time::interval(EXPIRY_SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                match cy_data::orders::expire_reservations(store.as_ref(), cy_domain::Timestamp::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(released = n, "expired unpaid orders"),
+                    Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next tick"),
+                }
+            }
+        });
+    }
 }

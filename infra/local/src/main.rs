@@ -31,7 +31,8 @@ async fn main() -> Result<(), customiseyou_local::StartError> {
     let args = Args::parse();
     let public_url = format!("http://{}:{}", args.host, args.port);
     let config = customiseyou_local::LocalConfig::from_env(args.data_dir.clone(), !args.no_demo, public_url);
-    let local = customiseyou_local::start(config).await?;
+    let mut local = customiseyou_local::start(config).await?;
+    local.start_jobs();
     let addr = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, data_dir = %args.data_dir.display(), ready_ms = started.elapsed().as_millis() as u64, "customiseyou-local ready");
@@ -39,7 +40,7 @@ async fn main() -> Result<(), customiseyou_local::StartError> {
     for login in &local.logins {
         println!("  {:<8} {}  password: {}", login.role.as_str(), login.email, login.password);
     }
-    axum::serve(listener, local.router).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, local.router.clone()).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod orders;
 pub mod passwords;
 pub mod products;
 pub mod quote;

@@ -71,15 +71,15 @@ pub fn router(quoting: Quoting) -> Router {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct QuoteBody {
+pub struct QuoteBody {
     items: Vec<QuoteItem>,
     coupon: Option<String>,
     address_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct QuoteItem {
+pub struct QuoteItem {
     product_id: String,
     quantity: i64,
     #[serde(default)]
@@ -252,6 +252,7 @@ impl Quoting {
                 .iter()
                 .zip(values_by_line)
                 .map(|(l, customizations)| QuotedLine {
+                    title: reads.products.get(&l.product_id).map(|p| p.title.as_str().to_owned()).unwrap_or_default(),
                     product_id: l.product_id.clone(),
                     seller_id: l.seller_id.clone(),
                     quantity: l.quantity,
@@ -275,12 +276,14 @@ impl Quoting {
 }
 
 /// A quote request, parsed.
+#[derive(Clone)]
 pub struct QuoteBodyParsed {
     items: Vec<ParsedItem>,
     coupon: Option<String>,
     address_id: Option<AddressId>,
 }
 
+#[derive(Clone)]
 struct ParsedItem {
     product_id: ProductId,
     quantity: Quantity,
@@ -288,7 +291,11 @@ struct ParsedItem {
 }
 
 impl QuoteBody {
-    fn parse(self) -> Result<QuoteBodyParsed, Error> {
+    pub fn new(items: Vec<QuoteItem>, coupon: Option<String>, address_id: Option<String>) -> Self {
+        QuoteBody { items, coupon, address_id }
+    }
+
+    pub fn parse(self) -> Result<QuoteBodyParsed, Error> {
         let mut v = Validator::new();
         if self.items.is_empty() || self.items.len() > MAX_ITEMS {
             v.check::<()>("items", Err(Error::bad_request(format!("must hold 1 to {MAX_ITEMS} items"))));

@@ -17,6 +17,8 @@ pub const QUOTE_TTL_SECS: i64 = 15 * 60;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuotedLine {
     pub product_id: ProductId,
+    /// The product's title when quoted: the order keeps what was sold as it was named.
+    pub title: String,
     pub seller_id: UserId,
     pub quantity: u32,
     pub customizations: serde_json::Value,

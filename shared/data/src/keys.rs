@@ -17,9 +17,15 @@
 //! | seller shipping   | `SELLER#<seller>`    | `SHIPPING`          |                           |
 //! | platform settings | `SETTINGS`           | `PLATFORM`, `TAX`   |                           |
 //! | coupon            | `COUPON#<CODE>`      | `COUPON`            |                           |
+//! | order             | `ORDER#<order>`      | `DETAILS`           | `RESERVED` / `<until>#<order>` while unpaid |
+//! | order timeline    | `ORDER#<order>`      | `TIMELINE#<event>`  |                           |
+//! | customer's order  | `USER#<customer>`    | `ORDER#<order>`     |                           |
+//! | seller's order    | `SELLER#<seller>`    | `ORDER#<order>`     |                           |
+//! | idempotency claim | `IDEMPOTENCY#<customer>#<sha256 key>` | `KEY` |                      |
+//! | outbox event      | `OUTBOX`             | `<event>`           |                           |
 
 use cy_domain::product::CategoryId;
-use cy_domain::{AddressId, AuditId, Email, Money, ProductId, Role, SessionId, Timestamp, UserId};
+use cy_domain::{AddressId, AuditId, Email, EventId, Money, OrderId, ProductId, Role, SessionId, Timestamp, UserId};
 
 use crate::port::{Index, Key};
 
@@ -163,4 +169,51 @@ pub fn tax_rules() -> Key {
 /// Coupons by their code, upper-cased (codes compare case-insensitively).
 pub fn coupon(code: &str) -> Key {
     Key::new(format!("COUPON#{}", code.to_uppercase()), "COUPON")
+}
+
+pub fn order_partition(id: &OrderId) -> String {
+    format!("ORDER#{id}")
+}
+
+/// An order: one item, so reading it and moving it are one request each.
+pub fn order(id: &OrderId) -> Key {
+    Key::new(order_partition(id), "DETAILS")
+}
+
+pub const TIMELINE_PREFIX: &str = "TIMELINE#";
+
+/// A timeline entry, sorted by its event id (a ULID: creation order).
+pub fn order_timeline_entry(order: &OrderId, event: &EventId) -> Key {
+    Key::new(order_partition(order), format!("{TIMELINE_PREFIX}{event}"))
+}
+
+pub const ORDER_PREFIX: &str = "ORDER#";
+
+pub fn customer_order(customer: &UserId, order: &OrderId) -> Key {
+    Key::new(user_partition(customer), format!("{ORDER_PREFIX}{order}"))
+}
+
+pub fn seller_order(seller: &UserId, order: &OrderId) -> Key {
+    Key::new(seller_partition(seller), format!("{ORDER_PREFIX}{order}"))
+}
+
+/// Unpaid orders by the time their reservation ends, for the expiry sweep (GSI1).
+pub const RESERVATIONS: Index = Index::Gsi1;
+pub const RESERVATIONS_PK: &str = "RESERVED";
+
+pub fn reservation_sort_value(until: Timestamp, order: &OrderId) -> String {
+    format!("{:012}#{order}", until.unix().max(0))
+}
+
+/// A client's idempotency key, scoped to the caller and hashed (any characters, bounded size).
+pub fn idempotency(caller: &UserId, key: &str) -> Key {
+    use sha2::{Digest, Sha256};
+    Key::new(format!("IDEMPOTENCY#{caller}#{}", hex::encode(Sha256::digest(key.as_bytes()))), "KEY")
+}
+
+pub const OUTBOX_PARTITION: &str = "OUTBOX";
+
+/// An event waiting to be published (transactional outbox).
+pub fn outbox(event: &EventId) -> Key {
+    Key::new(OUTBOX_PARTITION, event.as_str())
 }

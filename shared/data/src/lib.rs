@@ -16,6 +16,7 @@ pub mod audit;
 pub mod catalog;
 pub mod contract;
 pub mod keys;
+pub mod orders;
 pub mod port;
 
 pub use port::{

@@ -115,3 +115,11 @@ mod tests {
         assert!(serde_json::from_str::<UserId>("\"nope\"").is_err());
     }
 }
+prefixed_id!(
+    /// A customer's order (one checkout, lines from one or more sellers).
+    OrderId, "ord", "The order"
+);
+prefixed_id!(
+    /// An event of the transactional outbox.
+    EventId, "evt", "The event"
+);

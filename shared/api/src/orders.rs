@@ -1,0 +1,376 @@
+//! Function `orders`: place an order (from a signed quote or from items priced now), follow it,
+//! move it through its lifecycle. Placing never oversells and never creates two orders for one
+//! checkout: stock, the order and its idempotency claim commit in one transaction.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
+use cy_data::orders::{self as records, OrderEntry, PlaceRefused};
+use cy_data::{Store, accounts};
+use cy_domain::order::{
+    Actor, Order, OrderLine, OrderStatus, PaymentProvider, RESERVATION_SECS, TimelineEntry, Tracking, check_move,
+};
+use cy_domain::{AddressId, Error, ErrorCode, Money, OrderId, Role, Timestamp};
+use cy_http::auth::SIGNED_IN;
+use cy_http::extract::parse_json;
+use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Paging, Query, require_roles};
+use cy_payments::{PaymentGateway, PaymentIntent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::quote::{QuoteBody, QuoteItem, Quoting};
+use crate::quote_token::SignedQuote;
+
+#[derive(Clone)]
+pub struct Orders {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<JwtKeys>,
+    pub quoting: Quoting,
+    pub payments: Arc<dyn PaymentGateway>,
+}
+
+impl FromRef<Orders> for Arc<JwtKeys> {
+    fn from_ref(o: &Orders) -> Arc<JwtKeys> {
+        o.keys.clone()
+    }
+}
+
+pub fn router(orders: Orders) -> Router {
+    let customers = Router::new()
+        .route("/orders", post(place))
+        .route("/orders/{id}/cancel", post(cancel))
+        .route_layer(require_roles(orders.keys.clone(), &[Role::Customer]));
+    let movers = Router::new()
+        .route("/orders/{id}/status", put(change_status))
+        .route_layer(require_roles(orders.keys.clone(), &[Role::Seller, Role::Admin]));
+    let sellers = Router::new()
+        .route("/seller/orders", get(seller_orders))
+        .route_layer(require_roles(orders.keys.clone(), &[Role::Seller]));
+    let readers = Router::new()
+        .route("/orders", get(my_orders))
+        .route("/orders/{id}", get(one_order))
+        .route("/orders/{id}/timeline", get(order_timeline))
+        .route_layer(require_roles(orders.keys.clone(), SIGNED_IN));
+    // `/orders` has GET for everyone signed in and POST for customers: merge by method.
+    readers.merge(customers).merge(movers).merge(sellers).with_state(orders)
+}
+
+/// `POST /orders`: `quote_token` or `items`, an address, a provider.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceBody {
+    quote_token: Option<String>,
+    items: Option<Vec<QuoteItem>>,
+    coupon: Option<String>,
+    address_id: String,
+    payment_provider: String,
+}
+
+#[derive(Serialize)]
+struct Placed {
+    order: Order,
+    payment: PaymentIntent,
+}
+
+/// The longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(raw) => raw
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+            .map(|k| Some(k.to_owned()))
+            .ok_or_else(|| {
+                Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"))
+            }),
+    }
+}
+
+impl Orders {
+    /// The sealed quote an order is placed from: the client's token (verified, theirs, bound to
+    /// an address) or a quote made now from items, through the very same pricing.
+    async fn quote_for(&self, caller: &Caller, body: &PlaceBody) -> Result<SignedQuote, Error> {
+        match (&body.quote_token, &body.items) {
+            (Some(token), None) => {
+                if body.coupon.is_some() {
+                    return Err(Error::invalid("coupon", "is part of the quote; ask for a new quote to change it"));
+                }
+                let quote = self.quoting.signer.verify(token, Timestamp::now())?;
+                if quote.customer_id != caller.user_id {
+                    return Err(Error::invalid("quote_token", "was issued to someone else"));
+                }
+                // Tax depends on the destination: a quote is only as good as the address it priced.
+                if quote.address_id.as_deref() != Some(body.address_id.as_str()) {
+                    return Err(Error::invalid(
+                        "address_id",
+                        "must be the address the quote was made for (quote with address_id)",
+                    ));
+                }
+                Ok(quote)
+            }
+            (None, Some(items)) => {
+                let parsed =
+                    QuoteBody::new(items.clone(), body.coupon.clone(), Some(body.address_id.clone())).parse()?;
+                Ok(self.quoting.quote(caller, parsed).await?.0)
+            }
+            _ => Err(Error::invalid("quote_token", "send either quote_token or items")),
+        }
+    }
+
+    async fn place(
+        &self,
+        caller: &Caller,
+        body: PlaceBody,
+        request_sha256: String,
+        key: Option<String>,
+    ) -> Result<(StatusCode, Placed), Error> {
+        let provider = PaymentProvider::parse(&body.payment_provider)
+            .map_err(|e| Error::invalid("payment_provider", e.message))?;
+        let address_id = AddressId::parse(&body.address_id)
+            .map_err(|_| Error::invalid("address_id", "is not one of your addresses"))?;
+        let quote = self.quote_for(caller, &body).await?;
+        let address = accounts::get_address(self.store.as_ref(), &caller.user_id, &address_id)
+            .await?
+            .ok_or_else(|| Error::invalid("address_id", "is not one of your addresses"))?;
+        // Without an explicit key, one quote still makes at most one order.
+        let key = key.unwrap_or_else(|| format!("quote:{}", quote.quote_id));
+        let now = Timestamp::now();
+        let order = Order {
+            id: OrderId::generate(),
+            customer_id: caller.user_id.clone(),
+            status: OrderStatus::PendingPayment,
+            lines: quote
+                .lines
+                .iter()
+                .map(|l| OrderLine {
+                    product_id: l.product_id.clone(),
+                    seller_id: l.seller_id.clone(),
+                    title: l.title.clone(),
+                    quantity: l.quantity,
+                    customizations: l.customizations.clone(),
+                    unit_price: l.unit_price,
+                    customization_total: l.customization_total,
+                    line_total: l.line_total,
+                    discount: l.discount,
+                    tax: l.tax,
+                })
+                .collect(),
+            subtotal: quote.subtotal,
+            discount: quote.discount,
+            shipping: quote.shipping,
+            tax: quote.tax,
+            total: quote.total,
+            address,
+            payment_provider: provider,
+            quote_id: Some(quote.quote_id.clone()),
+            tracking: None,
+            reserved_until: now.plus_secs(RESERVATION_SECS),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let order = match records::place_order(self.store.as_ref(), &order, Some((&key, &request_sha256))).await? {
+            Ok(()) => order,
+            Err(PlaceRefused::OutOfStock(product)) => {
+                return Err(Error::conflict(
+                    ErrorCode::OutOfStock,
+                    "A product does not have enough stock for this order.",
+                )
+                .with_detail("product_id", product.as_str()));
+            }
+            Err(PlaceRefused::KeyUsed { order_id, same_request: true }) => {
+                // A retry of a request that already made its order: answer as the first time.
+                records::get_order(self.store.as_ref(), &order_id).await?.ok_or_else(Error::internal)?
+            }
+            Err(PlaceRefused::KeyUsed { same_request: false, .. }) => {
+                return Err(Error::conflict(
+                    ErrorCode::IdempotencyKeyReused,
+                    "This Idempotency-Key (or quote) was already used for a different request.",
+                ));
+            }
+        };
+        // Payment creation is idempotent per order, so a replay gets the same payment back.
+        let payment = self.payments.create_payment(order.payment_provider, &order.id, order.total).await.map_err(|e| {
+            tracing::warn!(order_id = %order.id, error = %e, "creating the payment failed; the client may retry with the same key");
+            Error::unavailable(2).with_detail("order_id", order.id.as_str())
+        })?;
+        Ok((StatusCode::CREATED, Placed { order, payment }))
+    }
+}
+
+async fn place(
+    State(orders): State<Orders>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(raw): Json<Value>,
+) -> ApiResult<(StatusCode, Json<Placed>)> {
+    let key = idempotency_key(&headers)?;
+    // The same key with the same body replays; serde_json orders object keys, so the hash does
+    // not depend on how the client ordered them.
+    let canonical = serde_json::to_vec(&raw).map_err(|_| Error::internal())?;
+    let request_sha256 = hex::encode(Sha256::digest(&canonical));
+    let body: PlaceBody = parse_json(&canonical)?;
+    let (status, placed) = orders.place(&caller, body, request_sha256, key).await?;
+    Ok((status, Json(placed)))
+}
+
+/// What a caller may see of an order: all of it for its customer and admins; for a seller,
+/// their own lines with figures summed over those lines.
+fn view_for(order: Order, caller: &Caller) -> Result<Order, Error> {
+    if caller.role == Role::Admin || order.customer_id == caller.user_id {
+        return Ok(order);
+    }
+    let mut view = order;
+    view.lines.retain(|l| l.seller_id == caller.user_id);
+    let currency = view.total.currency;
+    let sum = |f: fn(&OrderLine) -> Money| -> Result<Money, Error> {
+        view.lines.iter().try_fold(Money::zero(currency), |acc, l| acc.checked_add(f(l)))
+    };
+    let (subtotal, discount, tax) = (sum(|l| l.line_total)?, sum(|l| l.discount)?, sum(|l| l.tax)?);
+    view.subtotal = subtotal;
+    view.discount = discount;
+    view.tax = tax;
+    view.shipping = Money::zero(currency);
+    view.total = subtotal.checked_sub(discount)?.checked_add(tax)?;
+    Ok(view)
+}
+
+/// Loads an order for a reader: 404 for anyone who may not see it (not even its existence).
+async fn readable(orders: &Orders, caller: &Caller, id: &str) -> Result<Order, Error> {
+    let id = OrderId::parse(id)?;
+    let order = records::get_order(orders.store.as_ref(), &id).await?.ok_or_else(|| Error::not_found("The order"))?;
+    if records::may_read(&order, &caller.user_id, caller.role == Role::Admin) {
+        Ok(order)
+    } else {
+        Err(Error::not_found("The order"))
+    }
+}
+
+async fn one_order(State(orders): State<Orders>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Order>> {
+    let order = readable(&orders, &caller, &id).await?;
+    Ok(Json(view_for(order, &caller)?))
+}
+
+async fn order_timeline(
+    State(orders): State<Orders>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Listed<TimelineEntry>>> {
+    let order = readable(&orders, &caller, &id).await?;
+    let (entries, next) =
+        records::timeline(orders.store.as_ref(), &order.id, paging.limit()?, paging.cursor()?).await?;
+    Ok(Json(Listed::new(entries, next)))
+}
+
+async fn my_orders(
+    State(orders): State<Orders>,
+    caller: Caller,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Listed<OrderEntry>>> {
+    let as_seller = caller.role == Role::Seller;
+    let (entries, next) =
+        records::list_orders(orders.store.as_ref(), &caller.user_id, as_seller, paging.limit()?, paging.cursor()?)
+            .await?;
+    Ok(Json(Listed::new(entries, next)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SellerOrdersParams {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn seller_orders(
+    State(orders): State<Orders>,
+    caller: Caller,
+    Query(params): Query<SellerOrdersParams>,
+) -> ApiResult<Json<Listed<OrderEntry>>> {
+    let status = params
+        .status
+        .as_deref()
+        .map(OrderStatus::parse)
+        .transpose()
+        .map_err(|e| Error::invalid("status", e.message))?;
+    let paging = Paging { limit: params.limit, cursor: params.cursor };
+    let (mut entries, next) =
+        records::list_orders(orders.store.as_ref(), &caller.user_id, true, paging.limit()?, paging.cursor()?).await?;
+    if let Some(status) = status {
+        entries.retain(|e| e.status == status);
+    }
+    Ok(Json(Listed::new(entries, next)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+    tracking: Option<Tracking>,
+    note: Option<String>,
+}
+
+async fn change_status(
+    State(orders): State<Orders>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> ApiResult<Json<Order>> {
+    let to = OrderStatus::parse(&body.status).map_err(|e| Error::invalid("status", e.message))?;
+    if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(Error::invalid("note", "must be at most 500 characters").into());
+    }
+    let order = readable(&orders, &caller, &id).await?;
+    let actor = if caller.role == Role::Admin { Actor::Admin } else { Actor::Seller };
+    // A seller moves only orders holding their lines (readable() let customers through too).
+    if actor == Actor::Seller && !order.lines.iter().any(|l| l.seller_id == caller.user_id) {
+        return Err(Error::not_found("The order").into());
+    }
+    check_move(order.status, to, actor)?;
+    if to == OrderStatus::Shipped && body.tracking.is_none() {
+        return Err(Error::invalid("tracking", "is required to mark an order shipped").into());
+    }
+    let moved =
+        records::move_order(orders.store.as_ref(), &order, to, actor, Some(&caller.user_id), body.note, body.tracking)
+            .await?
+            .ok_or_else(records::moved_meanwhile)?;
+    Ok(Json(view_for(moved, &caller)?))
+}
+
+async fn cancel(State(orders): State<Orders>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Order>> {
+    let order = readable(&orders, &caller, &id).await?;
+    if order.customer_id != caller.user_id {
+        return Err(Error::not_found("The order").into());
+    }
+    check_move(order.status, OrderStatus::Cancelled, Actor::Customer)?;
+    if order.status == OrderStatus::Paid {
+        // Cancelling a paid order must refund it; refunds come with the payment providers.
+        return Err(Error::conflict(
+            ErrorCode::InvalidTransition,
+            "Paid orders are cancelled with a refund, which is not available yet.",
+        )
+        .into());
+    }
+    let note = Some("cancelled by the customer".to_owned());
+    let moved = records::move_order(
+        orders.store.as_ref(),
+        &order,
+        OrderStatus::Cancelled,
+        Actor::Customer,
+        Some(&caller.user_id),
+        note,
+        None,
+    )
+    .await?
+    .ok_or_else(records::moved_meanwhile)?;
+    Ok(Json(moved))
+}

@@ -1,0 +1,309 @@
+//! Order records and the transactions that keep stock, lists, the timeline and the outbox in
+//! step with each order. Nothing here is ever half-written: each change is one transaction.
+
+use cy_domain::order::{Actor, Order, OrderLine, OrderStatus, TimelineEntry, Tracking, releases_stock};
+use cy_domain::{Error, ErrorCode, EventId, Money, OrderId, ProductId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::keys;
+use crate::port::{Condition, Cursor, Item, Page, Query, QueryItems, ReadItems, SortKey, Store, Update, WriteOp};
+
+/// What a customer's or a seller's order list shows. A seller's entry holds only their lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderEntry {
+    pub order_id: OrderId,
+    pub customer_id: UserId,
+    pub status: OrderStatus,
+    pub total: Money,
+    pub created_at: Timestamp,
+    pub lines: Vec<OrderLine>,
+}
+
+/// An event for consumers (notifications, WebSocket pushes, analytics), written in the same
+/// transaction as the change it reports and published afterwards; consumers dedupe by `id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub order_id: OrderId,
+    pub customer_id: UserId,
+    pub sellers: Vec<UserId>,
+    pub at: Timestamp,
+    pub data: serde_json::Value,
+}
+
+/// An idempotency claim: which request (by hash) created which order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyClaim {
+    pub request_sha256: String,
+    pub order_id: OrderId,
+}
+
+/// How long an idempotency key is remembered (contract: at least 24 hours).
+pub const IDEMPOTENCY_TTL_SECS: i64 = 48 * 3600;
+
+fn order_item(order: &Order) -> Result<Item, Error> {
+    let mut item = Item::from_record(&keys::order(&order.id), order)?;
+    if order.status == OrderStatus::PendingPayment {
+        item = item.in_index(
+            keys::RESERVATIONS,
+            keys::RESERVATIONS_PK,
+            keys::reservation_sort_value(order.reserved_until, &order.id),
+        );
+    }
+    Ok(item)
+}
+
+fn entry(order: &Order, seller: Option<&UserId>) -> OrderEntry {
+    OrderEntry {
+        order_id: order.id.clone(),
+        customer_id: order.customer_id.clone(),
+        status: order.status,
+        total: order.total,
+        created_at: order.created_at,
+        lines: order.lines.iter().filter(|l| seller.is_none_or(|s| &l.seller_id == s)).cloned().collect(),
+    }
+}
+
+fn timeline_write(order: &OrderId, event: &EventId, entry: &TimelineEntry) -> Result<WriteOp, Error> {
+    Ok(WriteOp::create(Item::from_record(&keys::order_timeline_entry(order, event), entry)?))
+}
+
+fn outbox_write(event: &OutboxEvent) -> Result<WriteOp, Error> {
+    Ok(WriteOp::create(Item::from_record(&keys::outbox(&event.id), event)?.expires_at(event.at.unix() + 7 * 24 * 3600)))
+}
+
+/// Why an order was not placed.
+#[derive(Debug, PartialEq)]
+pub enum PlaceRefused {
+    /// The idempotency key was used before: by this very request (`same_request`) or another.
+    KeyUsed { order_id: OrderId, same_request: bool },
+    /// A product has less stock than ordered (or is no longer on sale).
+    OutOfStock(ProductId),
+}
+
+/// Places an order in ONE transaction: the order (pending payment, indexed by its reservation's
+/// end), the idempotency claim, a guarded decrement of each product's stock, the customer's
+/// and sellers' list entries, the first timeline entry and the `order.created` event. If any
+/// product lacks stock nothing is written.
+pub async fn place_order(
+    store: &dyn Store,
+    order: &Order,
+    idempotency: Option<(&str, &str)>,
+) -> Result<Result<(), PlaceRefused>, Error> {
+    let mut ops = vec![WriteOp::create(order_item(order)?)];
+    let claim_at = idempotency.map(|(key, hash)| {
+        let claim = IdempotencyClaim { request_sha256: hash.to_owned(), order_id: order.id.clone() };
+        (ops.len(), keys::idempotency(&order.customer_id, key), claim)
+    });
+    if let Some((_, key, claim)) = &claim_at {
+        ops.push(WriteOp::create(
+            Item::from_record(key, claim)?.expires_at(order.created_at.unix() + IDEMPOTENCY_TTL_SECS),
+        ));
+    }
+    let stock_from = ops.len();
+    let units = order.units_by_product();
+    for (product, n) in &units {
+        let take = Update::new(keys::product(product))
+            .add("stock", -n)
+            .when(Condition::at_least("stock", *n).and(Condition::equals("status", "active")));
+        ops.push(WriteOp::Update(take));
+    }
+    ops.push(WriteOp::put(Item::from_record(
+        &keys::customer_order(&order.customer_id, &order.id),
+        &entry(order, None),
+    )?));
+    for seller in order.sellers() {
+        ops.push(WriteOp::put(Item::from_record(
+            &keys::seller_order(&seller, &order.id),
+            &entry(order, Some(&seller)),
+        )?));
+    }
+    let first = TimelineEntry {
+        at: order.created_at,
+        actor: Actor::Customer,
+        actor_id: Some(order.customer_id.clone()),
+        from: None,
+        to: OrderStatus::PendingPayment,
+        note: None,
+    };
+    ops.push(timeline_write(&order.id, &EventId::generate(), &first)?);
+    ops.push(outbox_write(&event(
+        "order.created",
+        order,
+        serde_json::json!({"status": order.status, "total": order.total}),
+    ))?);
+    if ops.len() > crate::port::MAX_TRANSACTION_OPS {
+        return Err(Error::invalid("items", "too many products or sellers in one order; split it"));
+    }
+    match store.transact(ops).await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => match e.failed_op() {
+            Some(i) if claim_at.as_ref().is_some_and(|(at, _, _)| *at == i) => {
+                let Some((_, key, claim)) = claim_at else { return Err(Error::internal()) };
+                let stored: IdempotencyClaim = store.get(&key).await?.ok_or_else(Error::internal)?.record()?;
+                Ok(Err(PlaceRefused::KeyUsed {
+                    same_request: stored.request_sha256 == claim.request_sha256,
+                    order_id: stored.order_id,
+                }))
+            }
+            Some(i) if (stock_from..stock_from + units.len()).contains(&i) => {
+                Ok(Err(PlaceRefused::OutOfStock(units[i - stock_from].0.clone())))
+            }
+            _ => Err(e.into()),
+        },
+    }
+}
+
+fn event(kind: &str, order: &Order, data: serde_json::Value) -> OutboxEvent {
+    OutboxEvent {
+        id: EventId::generate(),
+        kind: kind.to_owned(),
+        order_id: order.id.clone(),
+        customer_id: order.customer_id.clone(),
+        sellers: order.sellers(),
+        at: Timestamp::now(),
+        data,
+    }
+}
+
+pub async fn get_order(store: &dyn ReadItems, id: &OrderId) -> Result<Option<Order>, Error> {
+    Ok(store.get(&keys::order(id)).await?.map(|i| i.record()).transpose()?)
+}
+
+/// A move of an order's status, as one transaction: the order (only if it is still in `from`
+/// at the version read), stock given back when the move ends the order unshipped, both lists,
+/// the timeline and the `order.status_changed` event. `Ok(false)` if the order moved meanwhile.
+pub async fn move_order(
+    store: &dyn Store,
+    before: &Order,
+    to: OrderStatus,
+    actor: Actor,
+    actor_id: Option<&UserId>,
+    note: Option<String>,
+    tracking: Option<Tracking>,
+) -> Result<Option<Order>, Error> {
+    let now = Timestamp::now();
+    let mut after = before.clone();
+    after.status = to;
+    after.version += 1;
+    after.updated_at = now;
+    if tracking.is_some() {
+        after.tracking = tracking;
+    }
+    let mut update = Update::new(keys::order(&before.id))
+        .set("status", serde_json::to_value(to).map_err(|_| Error::internal())?)
+        .set("version", after.version)
+        .set("updated_at", serde_json::to_value(now).map_err(|_| Error::internal())?)
+        .when(Condition::equals("status", before.status.as_str()).and(Condition::equals("version", before.version)));
+    if let Some(t) = &after.tracking {
+        update = update.set("tracking", serde_json::to_value(t).map_err(|_| Error::internal())?);
+    }
+    if before.status == OrderStatus::PendingPayment {
+        update = update.remove(keys::RESERVATIONS.pk_attr()).remove(keys::RESERVATIONS.sk_attr());
+    }
+    let mut ops = vec![WriteOp::Update(update)];
+    if releases_stock(before.status, to) {
+        for (product, n) in before.units_by_product() {
+            ops.push(WriteOp::Update(Update::new(keys::product(&product)).add("stock", n).when(Condition::Exists)));
+        }
+    }
+    ops.push(WriteOp::put(Item::from_record(
+        &keys::customer_order(&after.customer_id, &after.id),
+        &entry(&after, None),
+    )?));
+    for seller in after.sellers() {
+        ops.push(WriteOp::put(Item::from_record(
+            &keys::seller_order(&seller, &after.id),
+            &entry(&after, Some(&seller)),
+        )?));
+    }
+    let line = TimelineEntry { at: now, actor, actor_id: actor_id.cloned(), from: Some(before.status), to, note };
+    ops.push(timeline_write(&after.id, &EventId::generate(), &line)?);
+    let data = serde_json::json!({"from": before.status, "to": to, "actor": actor});
+    ops.push(outbox_write(&event("order.status_changed", &after, data))?);
+    match store.transact(ops).await {
+        Ok(()) => Ok(Some(after)),
+        Err(e) if e.failed_op() == Some(0) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn timeline(
+    store: &dyn QueryItems,
+    order: &OrderId,
+    limit: u32,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<TimelineEntry>, Option<Cursor>), Error> {
+    let q = Query::table(keys::order_partition(order)).begins_with(keys::TIMELINE_PREFIX).limit(limit).after(cursor);
+    let Page { items, next } = store.query(&q).await?;
+    Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
+}
+
+/// A page of a customer's (`seller: None`) or a seller's orders, newest first.
+pub async fn list_orders(
+    store: &dyn QueryItems,
+    owner: &UserId,
+    as_seller: bool,
+    limit: u32,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<OrderEntry>, Option<Cursor>), Error> {
+    let pk = if as_seller { keys::seller_partition(owner) } else { keys::user_partition(owner) };
+    let q = Query::table(pk).begins_with(keys::ORDER_PREFIX).descending().limit(limit).after(cursor);
+    let Page { items, next } = store.query(&q).await?;
+    Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
+}
+
+/// Unpaid orders whose reservation ended by `now`, oldest first (from GSI1, which may lag:
+/// the sweep re-reads each order and moves it only if it is still unpaid).
+pub async fn due_reservations(store: &dyn QueryItems, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, Error> {
+    let upto = format!("{:012}#~", now.unix().max(0));
+    let q = Query::index(keys::RESERVATIONS, keys::RESERVATIONS_PK).sort(SortKey::AtMost(upto)).limit(limit);
+    let page = store.query(&q).await?;
+    Ok(page
+        .items
+        .iter()
+        .filter_map(|i| i.get("id").and_then(|v| v.as_str()).and_then(|id| OrderId::parse(id).ok()))
+        .collect())
+}
+
+/// Cancels every unpaid order whose reservation has ended, giving its stock back. Safe to run
+/// twice or concurrently, and against a payment arriving at the same moment: each move is
+/// conditional on the order still being unpaid at the version read, so an order ends either
+/// paid or released, never both. Returns how many orders this run released.
+pub async fn expire_reservations(store: &dyn Store, now: Timestamp) -> Result<usize, Error> {
+    let mut released = 0;
+    loop {
+        let due = due_reservations(store, now, 100).await?;
+        if due.is_empty() {
+            return Ok(released);
+        }
+        let mut moved_any = false;
+        for id in due {
+            let Some(order) = get_order(store, &id).await? else { continue };
+            if order.status != OrderStatus::PendingPayment || order.reserved_until > now {
+                continue;
+            }
+            let note = Some("reservation expired unpaid".to_owned());
+            if move_order(store, &order, OrderStatus::Cancelled, Actor::System, None, note, None).await?.is_some() {
+                released += 1;
+                moved_any = true;
+            }
+        }
+        if !moved_any {
+            // What is left moved meanwhile (paid, or released by a concurrent run).
+            return Ok(released);
+        }
+    }
+}
+
+/// Not all orders are visible to everyone: the customer, sellers with lines in it, admins.
+pub fn may_read(order: &Order, user: &UserId, is_admin: bool) -> bool {
+    is_admin || &order.customer_id == user || order.lines.iter().any(|l| &l.seller_id == user)
+}
+
+/// The 409 for a move that lost a race.
+pub fn moved_meanwhile() -> Error {
+    Error::conflict(ErrorCode::VersionConflict, "The order changed meanwhile; reload and retry.")
+}

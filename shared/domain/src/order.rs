@@ -1,0 +1,296 @@
+//! The order lifecycle: the statuses of the contract and the only moves between them, with who
+//! may make each. Every status change anywhere goes through [`check_move`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Address, Error, ErrorCode, Money, OrderId, ProductId, Timestamp, UserId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Processing,
+    Shipped,
+    Delivered,
+    Completed,
+    Cancelled,
+    PaymentFailed,
+    Refunded,
+    ReturnRequested,
+    Returned,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 11] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::Paid,
+        OrderStatus::Processing,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+        OrderStatus::PaymentFailed,
+        OrderStatus::Refunded,
+        OrderStatus::ReturnRequested,
+        OrderStatus::Returned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Processing => "processing",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::PaymentFailed => "payment_failed",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::ReturnRequested => "return_requested",
+            OrderStatus::Returned => "returned",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| Error::bad_request("is not an order status"))
+    }
+
+    /// Statuses in which the order holds reserved stock that a cancellation must give back.
+    pub fn holds_stock(self) -> bool {
+        !matches!(
+            self,
+            OrderStatus::Cancelled | OrderStatus::PaymentFailed | OrderStatus::Returned | OrderStatus::Refunded
+        )
+    }
+}
+
+/// Who makes a move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Customer,
+    Seller,
+    Admin,
+    /// Scheduled jobs (reservation expiry) and payment webhooks.
+    System,
+}
+
+use Actor::{Admin, Customer, Seller, System};
+use OrderStatus::*;
+
+/// Every allowed move and who may make it. Anything not here is 409 `invalid_transition`.
+pub const MOVES: &[(OrderStatus, OrderStatus, &[Actor])] = &[
+    (PendingPayment, Paid, &[System]),
+    (PendingPayment, PaymentFailed, &[System]),
+    // The customer changes their mind, or the reservation expires unpaid.
+    (PendingPayment, Cancelled, &[Customer, Admin, System]),
+    (Paid, Processing, &[Seller, Admin]),
+    // Before processing starts, a paid order can still be called off (and refunded).
+    (Paid, Cancelled, &[Customer, Admin]),
+    (Paid, Refunded, &[System, Admin]),
+    (Processing, Shipped, &[Seller, Admin]),
+    (Processing, Cancelled, &[Admin]),
+    (Processing, Refunded, &[System, Admin]),
+    (Shipped, Delivered, &[Seller, Admin, System]),
+    (Shipped, Refunded, &[System, Admin]),
+    (Delivered, Completed, &[Admin, System]),
+    (Delivered, ReturnRequested, &[Customer]),
+    (Delivered, Refunded, &[System, Admin]),
+    (ReturnRequested, Returned, &[Seller, Admin]),
+    (ReturnRequested, Delivered, &[Seller, Admin]),
+    (Returned, Refunded, &[System, Admin]),
+    // A payment that fails can be retried by the provider and then succeed.
+    (PaymentFailed, Paid, &[System]),
+    (PaymentFailed, Cancelled, &[Customer, Admin, System]),
+];
+
+/// Who may move an order from `from` to `to`, if anyone.
+pub fn allowed(from: OrderStatus, to: OrderStatus) -> Option<&'static [Actor]> {
+    MOVES.iter().find(|(f, t, _)| *f == from && *t == to).map(|(_, _, who)| *who)
+}
+
+/// Checks a move: 409 `invalid_transition` if the lifecycle has no such move, 403 `forbidden`
+/// if it has but not for this actor.
+pub fn check_move(from: OrderStatus, to: OrderStatus, actor: Actor) -> Result<(), Error> {
+    match allowed(from, to) {
+        None => Err(Error::conflict(
+            ErrorCode::InvalidTransition,
+            format!("An order cannot go from {} to {}.", from.as_str(), to.as_str()),
+        )
+        .with_detail("from", from.as_str())
+        .with_detail("to", to.as_str())),
+        Some(who) if who.contains(&actor) => Ok(()),
+        Some(_) => {
+            Err(Error::forbidden(format!("You may not move an order from {} to {}.", from.as_str(), to.as_str())))
+        }
+    }
+}
+
+/// Whether the move gives reserved stock back (the order will never ship).
+pub fn releases_stock(from: OrderStatus, to: OrderStatus) -> bool {
+    from.holds_stock() && matches!(to, Cancelled | PaymentFailed)
+}
+
+/// How long an unpaid order holds its stock (contract: 15 minutes).
+pub const RESERVATION_SECS: i64 = 15 * 60;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentProvider {
+    Stripe,
+    Razorpay,
+    Paypal,
+}
+
+impl PaymentProvider {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "stripe" => Ok(PaymentProvider::Stripe),
+            "razorpay" => Ok(PaymentProvider::Razorpay),
+            "paypal" => Ok(PaymentProvider::Paypal),
+            _ => Err(Error::bad_request("must be stripe, razorpay or paypal")),
+        }
+    }
+}
+
+/// One line of an order: what was bought from whom, at the price it was sold for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product_id: ProductId,
+    pub seller_id: UserId,
+    pub title: String,
+    pub quantity: u32,
+    pub customizations: serde_json::Value,
+    pub unit_price: Money,
+    pub customization_total: Money,
+    pub line_total: Money,
+    pub discount: Money,
+    pub tax: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tracking {
+    pub carrier: String,
+    pub number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// An order as stored: one checkout, lines from one or more sellers, priced once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub customer_id: UserId,
+    pub status: OrderStatus,
+    pub lines: Vec<OrderLine>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub shipping: Money,
+    pub tax: Money,
+    pub total: Money,
+    /// The delivery address as it was when the order was placed.
+    pub address: Address,
+    pub payment_provider: PaymentProvider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<Tracking>,
+    /// When an unpaid order gives its stock back.
+    pub reserved_until: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl Order {
+    /// The sellers with lines in this order.
+    pub fn sellers(&self) -> Vec<UserId> {
+        let mut sellers: Vec<UserId> = self.lines.iter().map(|l| l.seller_id.clone()).collect();
+        sellers.sort();
+        sellers.dedup();
+        sellers
+    }
+
+    /// Units per product (a product may appear on several lines with different customisations).
+    pub fn units_by_product(&self) -> Vec<(ProductId, i64)> {
+        let mut units: Vec<(ProductId, i64)> = Vec::new();
+        for line in &self.lines {
+            match units.iter_mut().find(|(p, _)| *p == line.product_id) {
+                Some((_, n)) => *n += i64::from(line.quantity),
+                None => units.push((line.product_id.clone(), i64::from(line.quantity))),
+            }
+        }
+        units
+    }
+}
+
+/// One entry of an order's timeline: every status change, who made it, why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: Timestamp,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<UserId>,
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pair_is_either_a_listed_move_or_invalid() {
+        let mut listed = 0;
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                let in_table = MOVES.iter().any(|(f, t, _)| *f == from && *t == to);
+                for actor in [Customer, Seller, Admin, System] {
+                    let result = check_move(from, to, actor);
+                    match (in_table, result) {
+                        (false, Err(e)) => assert_eq!(e.code, ErrorCode::InvalidTransition, "{from:?}->{to:?}"),
+                        (true, Ok(())) => assert!(allowed(from, to).unwrap().contains(&actor)),
+                        (true, Err(e)) => assert_eq!(e.code, ErrorCode::Forbidden, "{from:?}->{to:?} by {actor:?}"),
+                        (false, Ok(())) => panic!("{from:?}->{to:?} is not in the table but was allowed"),
+                    }
+                }
+                listed += usize::from(in_table);
+            }
+        }
+        assert_eq!(listed, MOVES.len(), "no move is listed twice");
+    }
+
+    #[test]
+    fn the_contracts_happy_path_is_allowed_and_nothing_leaves_completed() {
+        let path = [
+            (PendingPayment, Paid, System),
+            (Paid, Processing, Seller),
+            (Processing, Shipped, Seller),
+            (Shipped, Delivered, Seller),
+            (Delivered, Completed, System),
+        ];
+        for (from, to, actor) in path {
+            assert!(check_move(from, to, actor).is_ok(), "{from:?}->{to:?}");
+        }
+        for to in OrderStatus::ALL {
+            assert!(allowed(Completed, to).is_none());
+            assert!(allowed(Cancelled, to).is_none());
+        }
+        assert!(check_move(Processing, Cancelled, Customer).is_err(), "customers cancel only before processing");
+    }
+
+    #[test]
+    fn stock_is_released_only_by_moves_that_end_the_order_unshipped() {
+        assert!(releases_stock(PendingPayment, Cancelled));
+        assert!(releases_stock(PendingPayment, PaymentFailed));
+        assert!(releases_stock(Paid, Cancelled));
+        assert!(!releases_stock(PaymentFailed, Cancelled), "already released when the payment failed");
+        assert!(!releases_stock(PendingPayment, Paid));
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()).unwrap(), s);
+        }
+    }
+}

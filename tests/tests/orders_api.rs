@@ -1,0 +1,305 @@
+//! Orders end to end: never oversell, never create two orders for one checkout, and move only
+//! along the lifecycle — through the local runtime's router on the embedded store.
+
+use std::sync::Arc;
+
+use cy_domain::order::{Actor, OrderStatus};
+use cy_domain::{OrderId, Timestamp};
+use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, TestApp, json_request, send, token};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn customer(app: &TestApp) -> (String, String) {
+    cy_tests::seed_customer(app.store().as_ref()).await
+}
+
+struct Shop {
+    app: TestApp,
+    seller: String,
+    product: String,
+}
+
+/// A seller with one product of `stock` units at 10 000 INR, no options.
+async fn shop(stock: i64) -> Shop {
+    let app = TestApp::new().await;
+    let category = cy_data::catalog::CategoryRecord {
+        slug: cy_domain::product::CategoryId::parse("home-mugs").unwrap(),
+        name: "Mugs".into(),
+        parent: None,
+    };
+    cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.unwrap();
+    let seller = token(&app.register("seller@shop.example.in", "seller").await, "access_token");
+    let body = json!({"title": "Plain mug", "category_id": "home-mugs", "base_price": {"amount": 10000, "currency": "INR"}, "stock": stock});
+    let created = app.call(Method::POST, "/seller/products", Some(&seller), Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    Shop { app, seller, product: created.body["id"].as_str().unwrap().to_owned() }
+}
+
+fn order_body(product: &str, address: &str, quantity: u32) -> Value {
+    json!({"items": [{"product_id": product, "quantity": quantity}], "address_id": address, "payment_provider": "stripe"})
+}
+
+async fn stock_of(shop: &Shop) -> i64 {
+    shop.app.call(Method::GET, &format!("/products/{}", shop.product), None, None).await.body["stock"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty() {
+    let shop = shop(50).await;
+    let mut buyers = Vec::new();
+    for _ in 0..200 {
+        buyers.push(customer(&shop.app).await);
+    }
+    let router = shop.app.router();
+    let attempts = buyers.iter().map(|(token, address)| {
+        let (router, body) = (router.clone(), order_body(&shop.product, address, 1));
+        async move { send(router, json_request(Method::POST, "/orders", Some(token), Some(body))).await }
+    });
+    let answers: Vec<Answer> = futures::future::join_all(attempts).await;
+    let placed: Vec<&Answer> = answers.iter().filter(|a| a.status == StatusCode::CREATED).collect();
+    assert_eq!(placed.len(), 50);
+    for refused in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
+        refused.assert_error(409, "out_of_stock");
+        assert_eq!(refused.body["error"]["details"]["product_id"], shop.product.as_str());
+    }
+    assert_eq!(stock_of(&shop).await, 0);
+    for a in &placed {
+        assert_eq!(a.body["order"]["status"], "pending_payment");
+        assert_eq!(a.body["order"]["total"]["amount"], 10000);
+        assert!(a.body["payment"]["reference"].as_str().is_some_and(|r| r.starts_with("pi_sim_")));
+    }
+    let sold = shop.app.call(Method::GET, "/seller/orders?limit=100", Some(&shop.seller), None).await;
+    assert_eq!(sold.body["items"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test]
+async fn one_idempotency_key_sent_twenty_times_at_once_makes_one_order() {
+    let shop = shop(10).await;
+    let (buyer, address) = customer(&shop.app).await;
+    let router = shop.app.router();
+    let request = |body: Value| {
+        let mut r = json_request(Method::POST, "/orders", Some(&buyer), Some(body));
+        r.headers_mut().insert("idempotency-key", "checkout-7f3a".parse().unwrap());
+        r
+    };
+    let attempts = (0..20).map(|_| send(router.clone(), request(order_body(&shop.product, &address, 2))));
+    let answers: Vec<Answer> = futures::future::join_all(attempts).await;
+    for a in &answers {
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        assert_eq!(a.body, answers[0].body, "every retry gets the first answer");
+    }
+    assert_eq!(stock_of(&shop).await, 8, "stock was taken once");
+    let mine = shop.app.call(Method::GET, "/orders", Some(&buyer), None).await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+    // The same key with another body is refused and changes nothing.
+    let other = send(router.clone(), request(order_body(&shop.product, &address, 3))).await;
+    other.assert_error(409, "idempotency_key_reused");
+    assert_eq!(stock_of(&shop).await, 8);
+}
+
+#[tokio::test]
+async fn an_order_from_a_quote_token_is_charged_the_quote_and_placed_once() {
+    let shop = shop(10).await;
+    let (buyer, address) = customer(&shop.app).await;
+    let quote = shop
+        .app
+        .call(
+            Method::POST,
+            "/quotes",
+            Some(&buyer),
+            Some(json!({"items": [{"product_id": shop.product, "quantity": 3}], "address_id": address})),
+        )
+        .await;
+    assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
+    let token_body =
+        json!({"quote_token": quote.body["quote_token"], "address_id": address, "payment_provider": "razorpay"});
+    let first = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(token_body.clone())).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["order"]["total"], quote.body["total"]);
+    assert_eq!(first.body["payment"]["amount"], quote.body["total"]);
+    assert!(first.body["payment"]["reference"].as_str().is_some_and(|r| r.starts_with("order_sim")));
+    // A double click: the same quote places no second order.
+    let again = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(token_body)).await;
+    assert_eq!(again.body, first.body);
+    assert_eq!(stock_of(&shop).await, 7);
+    // Someone else's quote, a forged one, a quote without the address: refused.
+    let (other, other_address) = customer(&shop.app).await;
+    let stolen =
+        json!({"quote_token": quote.body["quote_token"], "address_id": other_address, "payment_provider": "stripe"});
+    shop.app.call(Method::POST, "/orders", Some(&other), Some(stolen)).await.assert_error(400, "validation_failed");
+    let forged = json!({"quote_token": "eyJ.bad", "address_id": address, "payment_provider": "stripe"});
+    shop.app.call(Method::POST, "/orders", Some(&buyer), Some(forged)).await.assert_error(400, "validation_failed");
+    let no_address = shop
+        .app
+        .call(
+            Method::POST,
+            "/quotes",
+            Some(&buyer),
+            Some(json!({"items": [{"product_id": shop.product, "quantity": 1}]})),
+        )
+        .await;
+    let unbound =
+        json!({"quote_token": no_address.body["quote_token"], "address_id": address, "payment_provider": "stripe"});
+    shop.app.call(Method::POST, "/orders", Some(&buyer), Some(unbound)).await.assert_error(400, "validation_failed");
+    for bad in [
+        json!({"items": [{"product_id": shop.product, "quantity": 1}], "address_id": address, "payment_provider": "cash"}),
+        json!({"address_id": address, "payment_provider": "stripe"}),
+        json!({"items": [{"product_id": shop.product, "quantity": 1}], "address_id": "adr_nope", "payment_provider": "stripe"}),
+    ] {
+        shop.app.call(Method::POST, "/orders", Some(&buyer), Some(bad)).await.assert_error(400, "validation_failed");
+    }
+    shop.app
+        .call(Method::POST, "/orders", Some(&shop.seller), Some(order_body(&shop.product, &address, 1)))
+        .await
+        .assert_error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn the_lifecycle_moves_only_along_its_table_and_keeps_a_timeline() {
+    let shop = shop(10).await;
+    let (buyer, address) = customer(&shop.app).await;
+    let placed =
+        shop.app.call(Method::POST, "/orders", Some(&buyer), Some(order_body(&shop.product, &address, 1))).await;
+    let id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+    let status = |to: &str| json!({"status": to, "tracking": {"carrier": "BlueDart", "number": "BD123"}});
+    let path = format!("/orders/{id}/status");
+    // Unpaid: the seller cannot process or ship it.
+    shop.app
+        .call(Method::PUT, &path, Some(&shop.seller), Some(status("processing")))
+        .await
+        .assert_error(409, "invalid_transition");
+    shop.app
+        .call(Method::PUT, &path, Some(&shop.seller), Some(status("shipped")))
+        .await
+        .assert_error(409, "invalid_transition");
+    // The payment arrives (the payments issue's webhook makes this move).
+    let store = shop.app.store();
+    let order = cy_data::orders::get_order(store.as_ref(), &OrderId::parse(&id).unwrap()).await.unwrap().unwrap();
+    cy_data::orders::move_order(store.as_ref(), &order, OrderStatus::Paid, Actor::System, None, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    for to in ["processing", "shipped", "delivered"] {
+        let moved = shop.app.call(Method::PUT, &path, Some(&shop.seller), Some(status(to))).await;
+        assert_eq!(moved.status, StatusCode::OK, "{to}: {}", moved.body);
+        assert_eq!(moved.body["status"], to);
+    }
+    shop.app
+        .call(Method::PUT, &path, Some(&shop.seller), Some(status("completed")))
+        .await
+        .assert_error(403, "forbidden");
+    let admin = token(&shop.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.body, "access_token");
+    assert_eq!(shop.app.call(Method::PUT, &path, Some(&admin), Some(status("completed"))).await.status, StatusCode::OK);
+    for to in ["pending_payment", "paid", "shipped", "cancelled", "refunded"] {
+        shop.app.call(Method::PUT, &path, Some(&admin), Some(status(to))).await.assert_error(409, "invalid_transition");
+    }
+    shop.app
+        .call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None)
+        .await
+        .assert_error(409, "invalid_transition");
+
+    let timeline = shop.app.call(Method::GET, &format!("/orders/{id}/timeline"), Some(&buyer), None).await;
+    let moves: Vec<(Value, Value)> =
+        timeline.body["items"].as_array().unwrap().iter().map(|e| (e["from"].clone(), e["to"].clone())).collect();
+    assert_eq!(
+        moves,
+        vec![
+            (Value::Null, json!("pending_payment")),
+            (json!("pending_payment"), json!("paid")),
+            (json!("paid"), json!("processing")),
+            (json!("processing"), json!("shipped")),
+            (json!("shipped"), json!("delivered")),
+            (json!("delivered"), json!("completed")),
+        ]
+    );
+    // Strangers learn nothing, not even that the order exists.
+    let (stranger, _) = customer(&shop.app).await;
+    shop.app.call(Method::GET, &format!("/orders/{id}"), Some(&stranger), None).await.assert_error(404, "not_found");
+    shop.app
+        .call(Method::GET, &format!("/orders/{id}/timeline"), Some(&stranger), None)
+        .await
+        .assert_error(404, "not_found");
+    let seen_by_seller = shop.app.call(Method::GET, &format!("/orders/{id}"), Some(&shop.seller), None).await;
+    assert_eq!(seen_by_seller.body["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(seen_by_seller.body["tracking"]["number"], "BD123");
+}
+
+#[tokio::test]
+async fn a_customer_cancels_an_unpaid_order_and_the_stock_comes_back() {
+    let shop = shop(5).await;
+    let (buyer, address) = customer(&shop.app).await;
+    let placed =
+        shop.app.call(Method::POST, "/orders", Some(&buyer), Some(order_body(&shop.product, &address, 4))).await;
+    assert_eq!(stock_of(&shop).await, 1);
+    let id = placed.body["order"]["id"].as_str().unwrap();
+    let cancelled = shop.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+    assert_eq!(cancelled.body["status"], "cancelled", "{}", cancelled.body);
+    assert_eq!(stock_of(&shop).await, 5);
+    shop.app
+        .call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None)
+        .await
+        .assert_error(409, "invalid_transition");
+    assert_eq!(stock_of(&shop).await, 5, "cancelling twice gives nothing back twice");
+}
+
+/// The reservation sweep and a payment race for the same unpaid orders, many times over:
+/// each order ends paid or released, never both, and stock matches.
+#[tokio::test]
+async fn expiry_and_a_concurrent_payment_never_both_win() {
+    let shop = shop(40).await;
+    let store = shop.app.store();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let (buyer, address) = customer(&shop.app).await;
+        let placed =
+            shop.app.call(Method::POST, "/orders", Some(&buyer), Some(order_body(&shop.product, &address, 2))).await;
+        ids.push(OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap());
+    }
+    assert_eq!(stock_of(&shop).await, 0);
+    let later = Timestamp::now().plus_secs(16 * 60);
+    let pay_all = {
+        let (store, ids) = (store.clone(), ids.clone());
+        async move {
+            let mut paid = 0;
+            for id in ids {
+                let order = cy_data::orders::get_order(store.as_ref(), &id).await.unwrap().unwrap();
+                if order.status == OrderStatus::PendingPayment
+                    && cy_data::orders::move_order(
+                        store.as_ref(),
+                        &order,
+                        OrderStatus::Paid,
+                        Actor::System,
+                        None,
+                        None,
+                        None,
+                    )
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
+                    paid += 1;
+                }
+            }
+            paid
+        }
+    };
+    let sweeps = (0..3).map(|_| {
+        let store: Arc<dyn cy_data::Store> = store.clone();
+        async move { cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap() }
+    });
+    let (paid, released) = tokio::join!(pay_all, futures::future::join_all(sweeps));
+    let released: usize = released.iter().sum();
+    assert_eq!(paid + released, 20, "every order ended exactly once (paid {paid}, released {released})");
+    let mut counted = (0, 0);
+    for id in &ids {
+        match cy_data::orders::get_order(store.as_ref(), id).await.unwrap().unwrap().status {
+            OrderStatus::Paid => counted.0 += 1,
+            OrderStatus::Cancelled => counted.1 += 1,
+            other => panic!("order left {other:?}"),
+        }
+    }
+    assert_eq!(counted, (paid, released));
+    assert_eq!(stock_of(&shop).await, 2 * released as i64, "released orders gave back exactly their units");
+    // Running the sweep again changes nothing.
+    assert_eq!(cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap(), 0);
+}
