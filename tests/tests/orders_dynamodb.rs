@@ -30,6 +30,7 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
     let keys = Arc::new(JwtKeys::new(TEST_JWT_SECRET.as_bytes(), None).unwrap());
     let signer = Arc::new(QuoteSigner::new(b"orders-test-quote-secret-orders-test!").unwrap());
     let quoting = Quoting::new(store.clone(), keys.clone(), signer);
+    let quoting_for_costs = quoting.clone();
     let payments = Arc::new(cy_payments::SimulatedPayments::new(b"payments", "http://127.0.0.1"));
     let router = cy_http::finish(cy_api::orders::router(Orders { store: store.clone(), keys, quoting, payments }));
 
@@ -71,8 +72,27 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
     assert_eq!(stored.stock, 0);
     let (sold, _) = cy_data::orders::list_orders(store.as_ref(), &product.seller_id, true, 100, None).await.unwrap();
     assert_eq!(sold.len(), 50);
-    println!(
-        "200 concurrent POST /orders on DynamoDB: {placed} placed, {calls} DynamoDB requests ({:.1} per order attempt)",
-        calls as f64 / 200.0
-    );
+    println!("200 concurrent POST /orders on DynamoDB: {placed} placed, {calls} DynamoDB requests");
+
+    // What one order costs, shipping rates cached: from items, one batch read (products,
+    // address, tax) and one transaction; from a quote token, one address read and one
+    // transaction.
+    assert_eq!(cy_data::catalog::adjust_stock(store.as_ref(), &product.id, 10).await.unwrap(), 10);
+    let (token, address) = seed_customer(store.as_ref()).await;
+    let body = json!({"items": [{"product_id": product.id, "quantity": 1}], "address_id": address, "payment_provider": "stripe"});
+    let before = dynamo.calls();
+    let one = send(router.clone(), json_request(Method::POST, "/orders", Some(&token), Some(body))).await;
+    assert_eq!(one.status, StatusCode::CREATED, "{}", one.body);
+    let from_items = dynamo.calls() - before;
+    let quote_router = cy_http::finish(cy_api::quote::router(quoting_for_costs));
+    let quote_body = json!({"items": [{"product_id": product.id, "quantity": 1}], "address_id": address});
+    let quote = send(quote_router, json_request(Method::POST, "/quotes", Some(&token), Some(quote_body))).await;
+    let body = json!({"quote_token": quote.body["quote_token"], "address_id": address, "payment_provider": "stripe"});
+    let before = dynamo.calls();
+    let two = send(router, json_request(Method::POST, "/orders", Some(&token), Some(body))).await;
+    assert_eq!(two.status, StatusCode::CREATED, "{}", two.body);
+    let from_token = dynamo.calls() - before;
+    println!("DynamoDB requests per POST /orders: {from_items} from items, {from_token} from a quote token");
+    assert_eq!(from_items, 2, "one batch read and one transaction");
+    assert_eq!(from_token, 2, "one address read and one transaction");
 }

@@ -13,7 +13,7 @@ use cy_data::{Store, accounts};
 use cy_domain::order::{
     Actor, Order, OrderLine, OrderStatus, PaymentProvider, RESERVATION_SECS, TimelineEntry, Tracking, check_move,
 };
-use cy_domain::{AddressId, Error, ErrorCode, Money, OrderId, Role, Timestamp};
+use cy_domain::{Address, AddressId, Error, ErrorCode, Money, OrderId, Role, Timestamp};
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::parse_json;
 use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Paging, Query, require_roles};
@@ -97,7 +97,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
 impl Orders {
     /// The sealed quote an order is placed from: the client's token (verified, theirs, bound to
     /// an address) or a quote made now from items, through the very same pricing.
-    async fn quote_for(&self, caller: &Caller, body: &PlaceBody) -> Result<SignedQuote, Error> {
+    /// Also returns the delivery address when the quote was made now (read in its batch).
+    async fn quote_for(&self, caller: &Caller, body: &PlaceBody) -> Result<(SignedQuote, Option<Address>), Error> {
         match (&body.quote_token, &body.items) {
             (Some(token), None) => {
                 if body.coupon.is_some() {
@@ -114,12 +115,13 @@ impl Orders {
                         "must be the address the quote was made for (quote with address_id)",
                     ));
                 }
-                Ok(quote)
+                Ok((quote, None))
             }
             (None, Some(items)) => {
                 let parsed =
                     QuoteBody::new(items.clone(), body.coupon.clone(), Some(body.address_id.clone())).parse()?;
-                Ok(self.quoting.quote(caller, parsed).await?.0)
+                let (quote, _, address) = self.quoting.quote(caller, parsed).await?;
+                Ok((quote, address))
             }
             _ => Err(Error::invalid("quote_token", "send either quote_token or items")),
         }
@@ -136,10 +138,13 @@ impl Orders {
             .map_err(|e| Error::invalid("payment_provider", e.message))?;
         let address_id = AddressId::parse(&body.address_id)
             .map_err(|_| Error::invalid("address_id", "is not one of your addresses"))?;
-        let quote = self.quote_for(caller, &body).await?;
-        let address = accounts::get_address(self.store.as_ref(), &caller.user_id, &address_id)
-            .await?
-            .ok_or_else(|| Error::invalid("address_id", "is not one of your addresses"))?;
+        let (quote, address) = self.quote_for(caller, &body).await?;
+        let address = match address {
+            Some(address) => address,
+            None => accounts::get_address(self.store.as_ref(), &caller.user_id, &address_id)
+                .await?
+                .ok_or_else(|| Error::invalid("address_id", "is not one of your addresses"))?,
+        };
         // Without an explicit key, one quote still makes at most one order.
         let key = key.unwrap_or_else(|| format!("quote:{}", quote.quote_id));
         let now = Timestamp::now();

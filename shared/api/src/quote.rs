@@ -176,7 +176,13 @@ impl Quoting {
         Ok(found)
     }
 
-    pub async fn quote(&self, caller: &Caller, body: QuoteBodyParsed) -> Result<(SignedQuote, String), Error> {
+    /// Prices a request and seals it. Also hands back the address it read (in the same batch),
+    /// so placing an order from items needs no second read.
+    pub async fn quote(
+        &self,
+        caller: &Caller,
+        body: QuoteBodyParsed,
+    ) -> Result<(SignedQuote, String, Option<Address>), Error> {
         let product_ids: Vec<ProductId> = {
             let mut ids: Vec<ProductId> = body.items.iter().map(|i| i.product_id.clone()).collect();
             ids.sort();
@@ -271,7 +277,7 @@ impl Quoting {
             total: totals.total,
         };
         let token = self.signer.sign(&quote)?;
-        Ok((quote, token))
+        Ok((quote, token, reads.address))
     }
 }
 
@@ -328,7 +334,7 @@ async fn quote(
     caller: Caller,
     Json(body): Json<QuoteBody>,
 ) -> ApiResult<Json<QuoteView>> {
-    let (quote, quote_token) = quoting.quote(&caller, body.parse()?).await?;
+    let (quote, quote_token, _) = quoting.quote(&caller, body.parse()?).await?;
     Ok(Json(QuoteView { currency: quote.total.currency.code().to_owned(), quote, quote_token }))
 }
 
