@@ -303,3 +303,51 @@ async fn expiry_and_a_concurrent_payment_never_both_win() {
     // Running the sweep again changes nothing.
     assert_eq!(cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap(), 0);
 }
+
+/// A publisher that refuses everything: nothing may be removed from the outbox then.
+struct Down;
+
+#[async_trait::async_trait]
+impl cy_queue::Publisher for Down {
+    async fn publish(&self, messages: &[cy_queue::Message]) -> Result<Vec<String>, cy_domain::Error> {
+        Ok(messages.iter().map(|m| m.id.clone()).collect())
+    }
+}
+
+#[tokio::test]
+async fn an_event_committed_by_a_writer_that_died_is_still_published_once() {
+    use cy_data::orders::OutboxEvent;
+    use cy_data::{Item, Query, keys};
+    let shop = shop(5).await;
+    let store = shop.app.store();
+    let (buyer, address) = customer(&shop.app).await;
+    let placed =
+        shop.app.call(Method::POST, "/orders", Some(&buyer), Some(order_body(&shop.product, &address, 1))).await;
+    let order_id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+    // An entry as a function leaves it when it dies right after its transaction committed.
+    let orphan = OutboxEvent {
+        id: cy_domain::EventId::generate(),
+        kind: "order.status_changed".into(),
+        order_id: OrderId::parse(&order_id).unwrap(),
+        customer_id: cy_domain::UserId::generate(),
+        sellers: Vec::new(),
+        at: Timestamp::now(),
+        data: json!({"from": "pending_payment", "to": "cancelled"}),
+    };
+    store.put(Item::from_record(&keys::outbox(&orphan.id), &orphan).unwrap(), None).await.unwrap();
+
+    assert_eq!(cy_api::relay::drain_outbox(store.as_ref(), &Down, 100).await.unwrap(), 0);
+    let pending = store.query(&Query::table(keys::OUTBOX_PARTITION)).await.unwrap();
+    assert_eq!(pending.items.len(), 2, "a failed publication removes nothing");
+
+    let queue = cy_queue::LocalQueue::new();
+    assert_eq!(cy_api::relay::drain_outbox(store.as_ref(), &queue, 100).await.unwrap(), 2);
+    let published = queue.published();
+    let kinds: Vec<&str> = published.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["order.created", "order.status_changed"], "in the order they were committed");
+    assert!(published[0].body.contains(&order_id));
+    assert_eq!(published[1].id, orphan.id.to_string());
+    assert!(store.query(&Query::table(keys::OUTBOX_PARTITION)).await.unwrap().items.is_empty());
+    assert_eq!(cy_api::relay::drain_outbox(store.as_ref(), &queue, 100).await.unwrap(), 0);
+    assert_eq!(queue.published().len(), 2, "nothing is published twice by a second pass");
+}

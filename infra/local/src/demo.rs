@@ -140,6 +140,31 @@ pub async fn load(accounts: &Accounts, catalog: &Catalog) -> Result<Vec<Login>, 
             records::create_product(store, &product, Vec::new()).await?;
         }
     }
+    // The demo customer gets an address, so quotes carry tax and orders can be placed at once.
+    let customer = cy_data::accounts::find_user_by_email(store, &Email::parse(USERS[1].email)?)
+        .await?
+        .ok_or("the demo customer is missing")?;
+    let (addresses, _) = cy_data::accounts::list_addresses(store, &customer.id, 1, None).await?;
+    if addresses.is_empty() {
+        let now = Timestamp::now();
+        let address = cy_domain::Address {
+            id: cy_domain::AddressId::generate(),
+            fields: cy_domain::AddressDraft {
+                name: PersonName::parse(USERS[1].name)?,
+                line1: cy_domain::account::AddressLine::parse("12 MG Road")?,
+                line2: None,
+                city: cy_domain::account::Locality::parse("Bengaluru")?,
+                state: Some(cy_domain::account::Locality::parse("Karnataka")?),
+                postal_code: cy_domain::account::PostalCode::parse("560001")?,
+                country: CountryCode::parse("IN")?,
+                phone: USERS[1].phone.map(Phone::parse).transpose()?,
+            },
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        cy_data::accounts::add_address(store, &customer.id, &address).await?;
+    }
     Ok(USERS
         .iter()
         .map(|u| Login { role: u.role, email: u.email.to_owned(), password: u.password.to_owned() })

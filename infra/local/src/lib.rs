@@ -25,6 +25,7 @@ use cy_domain::{Currency, Email, Password, PersonName, Role};
 use cy_files::LocalFiles;
 use cy_http::JwtKeys;
 use cy_payments::SimulatedPayments;
+use cy_queue::LocalQueue;
 use cy_store_embedded::EmbeddedStore;
 use rand::RngCore;
 use tokio::task::JoinSet;
@@ -142,7 +143,7 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     let ((), demo_logins) = tokio::try_join!(ensure_admin(&accounts, &config.admin_email, &admin_password), demo)?;
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
-    let services = Services { accounts, catalog, quoting, orders, files };
+    let services = Services { accounts, catalog, quoting, orders, files, events: LocalQueue::new() };
     Ok(Local { router: router(&services), store, services, logins, tasks: JoinSet::new() })
 }
 
@@ -169,6 +170,8 @@ pub struct Services {
     pub quoting: Quoting,
     pub orders: Orders,
     pub files: Arc<LocalFiles>,
+    /// Where the outbox relay publishes order events (SQS on AWS).
+    pub events: LocalQueue,
 }
 
 /// Every HTTP function's router on one, plus `GET /health` and the local upload endpoint that
@@ -181,17 +184,31 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::products::router(services.catalog.clone()))
         .merge(cy_api::quote::router(services.quoting.clone()))
         .merge(cy_api::orders::router(services.orders.clone()))
+        .merge(cy_api::cart::router(services.orders.clone()))
         .merge(uploads::router(services.files.clone()));
     cy_http::finish(functions)
 }
+
+/// How often the local relay publishes outbox events (the table stream's stand-in).
+pub const RELAY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How often the local runtime releases expired reservations (the EventBridge schedule's
 /// stand-in).
 pub const EXPIRY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Local {
-    /// Starts the scheduled jobs as timers: the reservation sweep.
+    /// Starts what runs beside the API: the outbox relay and the reservation sweep.
     pub fn start_jobs(&mut self) {
+        let (store, events) = (self.store.clone(), self.services.events.clone());
+        self.tasks.spawn(async move {
+            let mut every = tokio::time::interval(RELAY_EVERY);
+            loop {
+                every.tick().await;
+                if let Err(e) = cy_api::relay::drain_outbox(store.as_ref(), &events, 100).await {
+                    tracing::warn!(error = %e, "outbox relay failed; retrying next tick");
+                }
+            }
+        });
         let store = self.store.clone();
         self.tasks.spawn(async move {
             let mut every = tokio::time::interval(EXPIRY_SWEEP_EVERY);

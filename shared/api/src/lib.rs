@@ -3,11 +3,14 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod cart;
+pub mod jobs;
 pub mod orders;
 pub mod passwords;
 pub mod products;
 pub mod quote;
 pub mod quote_token;
+pub mod relay;
 pub mod users;
 
 pub use accounts::Accounts;

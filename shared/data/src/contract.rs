@@ -90,6 +90,26 @@ pub async fn at_least_guards_a_decrement(store: Arc<dyn Store>) {
     assert_eq!(store.update(missing_attr).await, Err(StoreError::ConditionFailed { index: 0 }));
 }
 
+pub async fn any_condition_holds_when_one_of_its_parts_does(store: Arc<dyn Store>) {
+    let ns = ns();
+    let k = key(&ns, "USER", "PROFILE");
+    store.put(Item::new(&k).with("name", "a"), None).await.unwrap();
+    // A counter that does not exist yet counts as below the cap.
+    let below_cap = || Condition::LacksAttr("count".into()).or(Condition::less_than("count", 2));
+    for expected in [1, 2] {
+        let after = store.update(Update::new(k.clone()).add("count", 1).when(below_cap())).await.unwrap();
+        assert_eq!(after.get("count"), Some(&json!(expected)));
+    }
+    assert_eq!(
+        store.update(Update::new(k.clone()).add("count", 1).when(below_cap())).await,
+        Err(StoreError::ConditionFailed { index: 0 })
+    );
+    assert_eq!(
+        store.put(Item::new(&k), Some(Condition::Any(vec![]))).await,
+        Err(StoreError::ConditionFailed { index: 0 })
+    );
+}
+
 pub async fn delete_honours_its_condition(store: Arc<dyn Store>) {
     let ns = ns();
     let k = key(&ns, "P", "S");
@@ -430,6 +450,7 @@ macro_rules! contract_suite {
             update_upserts_sets_adds_and_removes,
             at_least_guards_a_decrement,
             delete_honours_its_condition,
+            any_condition_holds_when_one_of_its_parts_does,
             transaction_is_all_or_nothing_and_names_the_failed_op,
             malformed_transactions_are_refused,
             query_returns_sort_key_byte_order,

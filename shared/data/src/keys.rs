@@ -23,6 +23,7 @@
 //! | seller's order    | `SELLER#<seller>`    | `ORDER#<order>`     |                           |
 //! | idempotency claim | `IDEMPOTENCY#<customer>#<sha256 key>` | `KEY` |                      |
 //! | outbox event      | `OUTBOX`             | `<event>`           |                           |
+//! | cart line         | `USER#<customer>`    | `CART#<line id>`    |                           |
 
 use cy_domain::product::CategoryId;
 use cy_domain::{AddressId, AuditId, Email, EventId, Money, OrderId, ProductId, Role, SessionId, Timestamp, UserId};
@@ -216,4 +217,11 @@ pub const OUTBOX_PARTITION: &str = "OUTBOX";
 /// An event waiting to be published (transactional outbox).
 pub fn outbox(event: &EventId) -> Key {
     Key::new(OUTBOX_PARTITION, event.as_str())
+}
+
+pub const CART_PREFIX: &str = "CART#";
+
+/// A line of a customer's cart, under the id the client chose (so `PUT` is idempotent).
+pub fn cart_line(customer: &UserId, line_id: &str) -> Key {
+    Key::new(user_partition(customer), format!("{CART_PREFIX}{line_id}"))
 }

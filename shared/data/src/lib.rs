@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cart;
 pub mod catalog;
 pub mod contract;
 pub mod keys;

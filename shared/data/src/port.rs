@@ -178,6 +178,8 @@ pub enum Condition {
     HasAttr(String),
     LacksAttr(String),
     All(Vec<Condition>),
+    /// At least one holds (an empty list never holds).
+    Any(Vec<Condition>),
 }
 
 impl Condition {
@@ -191,6 +193,17 @@ impl Condition {
 
     pub fn less_than(attr: &str, n: i64) -> Self {
         Condition::LessThan(attr.into(), n)
+    }
+
+    /// Either this or `other`.
+    pub fn or(self, other: Condition) -> Self {
+        match self {
+            Condition::Any(mut any) => {
+                any.push(other);
+                Condition::Any(any)
+            }
+            first => Condition::Any(vec![first, other]),
+        }
     }
 
     pub fn and(self, other: Condition) -> Self {
@@ -218,6 +231,7 @@ impl Condition {
             Condition::HasAttr(name) => attr(name).is_some(),
             Condition::LacksAttr(name) => attr(name).is_none(),
             Condition::All(all) => all.iter().all(|c| c.holds_for(item)),
+            Condition::Any(any) => any.iter().any(|c| c.holds_for(item)),
         }
     }
 }

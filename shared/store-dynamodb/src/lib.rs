@@ -157,6 +157,15 @@ impl Expr {
                     all.iter().map(|c| self.condition(c).map(|e| format!("({e})"))).collect::<StoreResult<Vec<_>>>()?;
                 parts.join(" AND ")
             }
+            Condition::Any(any) if any.is_empty() => {
+                let pk = self.name(port::PK);
+                format!("(attribute_exists({pk}) AND attribute_not_exists({pk}))")
+            }
+            Condition::Any(any) => {
+                let parts =
+                    any.iter().map(|c| self.condition(c).map(|e| format!("({e})"))).collect::<StoreResult<Vec<_>>>()?;
+                parts.join(" OR ")
+            }
         })
     }
 
