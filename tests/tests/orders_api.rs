@@ -351,3 +351,47 @@ async fn an_event_committed_by_a_writer_that_died_is_still_published_once() {
     assert_eq!(cy_api::relay::drain_outbox(store.as_ref(), &queue, 100).await.unwrap(), 0);
     assert_eq!(queue.published().len(), 2, "nothing is published twice by a second pass");
 }
+
+#[tokio::test]
+async fn the_cart_checks_lines_by_the_quote_rules_and_shows_todays_prices() {
+    let shop = shop(5).await;
+    let (buyer, _) = customer(&shop.app).await;
+    // A product with a required engraving.
+    let body = json!({"title": "Engraved pen", "category_id": "home-mugs", "base_price": {"amount": 2000, "currency": "INR"}, "stock": 9,
+        "options": [{"name": "Text", "kind": "text", "required": true, "max_length": 5, "price_per_char": 100}]});
+    let pen = shop.app.call(Method::POST, "/seller/products", Some(&shop.seller), Some(body)).await.body;
+    let text = pen["options"][0]["id"].as_str().unwrap().to_owned();
+    let put = |line: &str, body: Value| {
+        let path = format!("/me/cart/items/{line}");
+        let (app, buyer) = (&shop.app, buyer.clone());
+        async move { app.call(Method::PUT, &path, Some(&buyer), Some(body)).await }
+    };
+
+    let refused = put("pen-1", json!({"product_id": pen["id"], "quantity": 1, "customizations": {text.clone(): "TOOLONG"}})).await;
+    refused.assert_error(400, "validation_failed");
+    assert!(refused.body["error"]["details"][format!("customizations.{text}")].is_string(), "{}", refused.body);
+    put("bad.id!", json!({"product_id": pen["id"], "quantity": 1})).await.assert_error(400, "validation_failed");
+    put("mug-1", json!({"product_id": shop.product, "quantity": 0})).await.assert_error(400, "validation_failed");
+
+    assert_eq!(put("pen-1", json!({"product_id": pen["id"], "quantity": 2, "customizations": {text.clone(): "ASHA"}})).await.status, StatusCode::OK);
+    assert_eq!(put("mug-1", json!({"product_id": shop.product, "quantity": 1})).await.status, StatusCode::OK);
+    // PUT again replaces the line (idempotent), it does not add one.
+    assert_eq!(put("mug-1", json!({"product_id": shop.product, "quantity": 3})).await.status, StatusCode::OK);
+    let cart = shop.app.call(Method::GET, "/me/cart", Some(&buyer), None).await;
+    let items = cart.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    // Pen: (2 000 + 4 × 100) × 2 = 4 800; mug: 10 000 × 3 = 30 000.
+    assert_eq!(cart.body["subtotal"]["amount"], 34_800, "{}", cart.body);
+
+    // The seller archives the mug: the line stays, with its problem, out of the subtotal.
+    let path = format!("/seller/products/{}", shop.product);
+    assert_eq!(shop.app.call(Method::DELETE, &path, Some(&shop.seller), None).await.status, StatusCode::NO_CONTENT);
+    let cart = shop.app.call(Method::GET, "/me/cart", Some(&buyer), None).await;
+    let mug = cart.body["items"].as_array().unwrap().iter().find(|l| l["line_id"] == "mug-1").unwrap().clone();
+    assert!(mug["problem"].is_string(), "{mug}");
+    assert_eq!(cart.body["subtotal"]["amount"], 4_800);
+
+    assert_eq!(shop.app.call(Method::DELETE, "/me/cart/items/mug-1", Some(&buyer), None).await.status, StatusCode::NO_CONTENT);
+    shop.app.call(Method::DELETE, "/me/cart/items/mug-1", Some(&buyer), None).await.assert_error(404, "not_found");
+    shop.app.call(Method::GET, "/me/cart", Some(&shop.seller), None).await.assert_error(403, "forbidden");
+}
