@@ -367,13 +367,20 @@ async fn the_cart_checks_lines_by_the_quote_rules_and_shows_todays_prices() {
         async move { app.call(Method::PUT, &path, Some(&buyer), Some(body)).await }
     };
 
-    let refused = put("pen-1", json!({"product_id": pen["id"], "quantity": 1, "customizations": {text.clone(): "TOOLONG"}})).await;
+    let refused =
+        put("pen-1", json!({"product_id": pen["id"], "quantity": 1, "customizations": {text.clone(): "TOOLONG"}}))
+            .await;
     refused.assert_error(400, "validation_failed");
     assert!(refused.body["error"]["details"][format!("customizations.{text}")].is_string(), "{}", refused.body);
     put("bad.id!", json!({"product_id": pen["id"], "quantity": 1})).await.assert_error(400, "validation_failed");
     put("mug-1", json!({"product_id": shop.product, "quantity": 0})).await.assert_error(400, "validation_failed");
 
-    assert_eq!(put("pen-1", json!({"product_id": pen["id"], "quantity": 2, "customizations": {text.clone(): "ASHA"}})).await.status, StatusCode::OK);
+    assert_eq!(
+        put("pen-1", json!({"product_id": pen["id"], "quantity": 2, "customizations": {text.clone(): "ASHA"}}))
+            .await
+            .status,
+        StatusCode::OK
+    );
     assert_eq!(put("mug-1", json!({"product_id": shop.product, "quantity": 1})).await.status, StatusCode::OK);
     // PUT again replaces the line (idempotent), it does not add one.
     assert_eq!(put("mug-1", json!({"product_id": shop.product, "quantity": 3})).await.status, StatusCode::OK);
@@ -391,7 +398,60 @@ async fn the_cart_checks_lines_by_the_quote_rules_and_shows_todays_prices() {
     assert!(mug["problem"].is_string(), "{mug}");
     assert_eq!(cart.body["subtotal"]["amount"], 4_800);
 
-    assert_eq!(shop.app.call(Method::DELETE, "/me/cart/items/mug-1", Some(&buyer), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        shop.app.call(Method::DELETE, "/me/cart/items/mug-1", Some(&buyer), None).await.status,
+        StatusCode::NO_CONTENT
+    );
     shop.app.call(Method::DELETE, "/me/cart/items/mug-1", Some(&buyer), None).await.assert_error(404, "not_found");
     shop.app.call(Method::GET, "/me/cart", Some(&shop.seller), None).await.assert_error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_payment_that_succeeds_after_failing_retakes_the_stock_or_is_refused() {
+    let shop = shop(2).await;
+    let store = shop.app.store();
+    let (buyer, address) = customer(&shop.app).await;
+    let placed =
+        shop.app.call(Method::POST, "/orders", Some(&buyer), Some(order_body(&shop.product, &address, 2))).await;
+    let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
+    let get = |id: OrderId| {
+        let store = store.clone();
+        async move { cy_data::orders::get_order(store.as_ref(), &id).await.unwrap().unwrap() }
+    };
+    let failed = cy_data::orders::move_order(
+        store.as_ref(),
+        &get(id.clone()).await,
+        OrderStatus::PaymentFailed,
+        Actor::System,
+        None,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(failed.is_some());
+    assert_eq!(stock_of(&shop).await, 2, "a failed payment gives the units back");
+    // Someone else buys them.
+    let (other, other_address) = customer(&shop.app).await;
+    assert_eq!(
+        shop.app
+            .call(Method::POST, "/orders", Some(&other), Some(order_body(&shop.product, &other_address, 2)))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    // The first payment now succeeds after all: it cannot take units that are gone.
+    let late = cy_data::orders::move_order(
+        store.as_ref(),
+        &get(id.clone()).await,
+        OrderStatus::Paid,
+        Actor::System,
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(late.unwrap_err().code, cy_domain::ErrorCode::OutOfStock);
+    assert_eq!(get(id).await.status, OrderStatus::PaymentFailed);
+    assert_eq!(stock_of(&shop).await, 0, "never oversold");
 }

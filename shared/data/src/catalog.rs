@@ -2,7 +2,8 @@
 //! own lists, categories, platform settings, coupons, shipping and tax rules.
 
 use cy_domain::catalog::{Coupon, ShippingRule, TaxRule};
-use cy_domain::product::{CategoryId, ObjectKey, Product, ProductStatus};
+pub use cy_domain::product::CategoryId;
+use cy_domain::product::{ObjectKey, Product, ProductStatus};
 use cy_domain::{Error, ErrorCode, Money, ProductId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 

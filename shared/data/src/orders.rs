@@ -1,7 +1,7 @@
 //! Order records and the transactions that keep stock, lists, the timeline and the outbox in
 //! step with each order. Nothing here is ever half-written: each change is one transaction.
 
-use cy_domain::order::{Actor, Order, OrderLine, OrderStatus, TimelineEntry, Tracking, releases_stock};
+use cy_domain::order::{Actor, Order, OrderLine, OrderStatus, TimelineEntry, Tracking, releases_stock, retakes_stock};
 use cy_domain::{Error, ErrorCode, EventId, Money, OrderId, ProductId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -204,9 +204,18 @@ pub async fn move_order(
         update = update.remove(keys::RESERVATIONS.pk_attr()).remove(keys::RESERVATIONS.sk_attr());
     }
     let mut ops = vec![WriteOp::Update(update)];
+    let units = before.units_by_product();
     if releases_stock(before.status, to) {
-        for (product, n) in before.units_by_product() {
-            ops.push(WriteOp::Update(Update::new(keys::product(&product)).add("stock", n).when(Condition::Exists)));
+        for (product, n) in &units {
+            ops.push(WriteOp::Update(Update::new(keys::product(product)).add("stock", *n).when(Condition::Exists)));
+        }
+    }
+    let retake = retakes_stock(before.status, to);
+    if retake {
+        for (product, n) in &units {
+            ops.push(WriteOp::Update(
+                Update::new(keys::product(product)).add("stock", -n).when(Condition::at_least("stock", *n)),
+            ));
         }
     }
     ops.push(WriteOp::put(Item::from_record(
@@ -226,6 +235,13 @@ pub async fn move_order(
     match store.transact(ops).await {
         Ok(()) => Ok(Some(after)),
         Err(e) if e.failed_op() == Some(0) => Ok(None),
+        // The units given back when the payment failed were sold since: the move cannot
+        // happen (the payment flow refunds instead).
+        Err(e) if retake && e.failed_op().is_some_and(|i| (1..=units.len()).contains(&i)) => {
+            let product = e.failed_op().and_then(|i| units.get(i - 1)).map(|(p, _)| p.to_string()).unwrap_or_default();
+            Err(Error::conflict(ErrorCode::OutOfStock, "The order's stock was sold after its payment failed.")
+                .with_detail("product_id", product))
+        }
         Err(e) => Err(e.into()),
     }
 }

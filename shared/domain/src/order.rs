@@ -132,6 +132,12 @@ pub fn releases_stock(from: OrderStatus, to: OrderStatus) -> bool {
     from.holds_stock() && matches!(to, Cancelled | PaymentFailed)
 }
 
+/// Whether the move must take the stock again (a payment that failed, then succeeded): the
+/// units were given back when it failed and may have been sold since.
+pub fn retakes_stock(from: OrderStatus, to: OrderStatus) -> bool {
+    !from.holds_stock() && to.holds_stock()
+}
+
 /// How long an unpaid order holds its stock (contract: 15 minutes).
 pub const RESERVATION_SECS: i64 = 15 * 60;
 
@@ -289,6 +295,11 @@ mod tests {
         assert!(releases_stock(Paid, Cancelled));
         assert!(!releases_stock(PaymentFailed, Cancelled), "already released when the payment failed");
         assert!(!releases_stock(PendingPayment, Paid));
+        assert!(retakes_stock(PaymentFailed, Paid));
+        assert!(!retakes_stock(PendingPayment, Paid));
+        for (from, to, _) in MOVES {
+            assert!(!(releases_stock(*from, *to) && retakes_stock(*from, *to)));
+        }
         for s in OrderStatus::ALL {
             assert_eq!(OrderStatus::parse(s.as_str()).unwrap(), s);
         }
