@@ -152,22 +152,7 @@ impl Orders {
             id: OrderId::generate(),
             customer_id: caller.user_id.clone(),
             status: OrderStatus::PendingPayment,
-            lines: quote
-                .lines
-                .iter()
-                .map(|l| OrderLine {
-                    product_id: l.product_id.clone(),
-                    seller_id: l.seller_id.clone(),
-                    title: l.title.clone(),
-                    quantity: l.quantity,
-                    customizations: l.customizations.clone(),
-                    unit_price: l.unit_price,
-                    customization_total: l.customization_total,
-                    line_total: l.line_total,
-                    discount: l.discount,
-                    tax: l.tax,
-                })
-                .collect(),
+            lines: quote.lines.clone(),
             subtotal: quote.subtotal,
             discount: quote.discount,
             shipping: quote.shipping,

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cy_domain::{Error, Money, ProductId, Timestamp, UserId};
+use cy_domain::{Error, Money, Timestamp, UserId};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -13,21 +13,8 @@ use sha2::Sha256;
 /// How long a quote can be ordered (contract: 15 minutes).
 pub const QUOTE_TTL_SECS: i64 = 15 * 60;
 
-/// One priced line as quoted.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct QuotedLine {
-    pub product_id: ProductId,
-    /// The product's title when quoted: the order keeps what was sold as it was named.
-    pub title: String,
-    pub seller_id: UserId,
-    pub quantity: u32,
-    pub customizations: serde_json::Value,
-    pub unit_price: Money,
-    pub customization_total: Money,
-    pub line_total: Money,
-    pub discount: Money,
-    pub tax: Money,
-}
+/// One priced line as quoted: exactly the line an order placed from the quote will hold.
+pub use cy_domain::order::OrderLine as QuotedLine;
 
 /// Everything a quote binds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
