@@ -3,6 +3,8 @@
 //! will carry. Creating a payment is idempotent per order: asking twice for the same order
 //! gives the same payment, so a retried request never opens a second one.
 
+pub mod webhooks;
+
 use async_trait::async_trait;
 use cy_domain::order::PaymentProvider;
 use cy_domain::{Error, Money, OrderId};
