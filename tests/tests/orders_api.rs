@@ -455,3 +455,46 @@ async fn a_payment_that_succeeds_after_failing_retakes_the_stock_or_is_refused()
     assert_eq!(get(id).await.status, OrderStatus::PaymentFailed);
     assert_eq!(stock_of(&shop).await, 0, "never oversold");
 }
+
+#[tokio::test]
+async fn a_sellers_orders_filtered_by_status_page_fully_and_miss_none() {
+    let shop = shop(20).await;
+    let mut cancelled = std::collections::BTreeSet::new();
+    for i in 0..7 {
+        let (buyer, address) = customer(&shop.app).await;
+        let placed =
+            shop.app.call(Method::POST, "/orders", Some(&buyer), Some(order_body(&shop.product, &address, 1))).await;
+        let id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+        if i % 2 == 0 {
+            let c = shop.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+            assert_eq!(c.status, StatusCode::OK);
+            cancelled.insert(id);
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/seller/orders?status=cancelled&limit=2&cursor={c}"),
+            None => "/seller/orders?status=cancelled&limit=2".to_owned(),
+        };
+        let page = shop.app.call(Method::GET, &path, Some(&shop.seller), None).await;
+        let items = page.body["items"].as_array().unwrap();
+        for e in items {
+            assert_eq!(e["status"], "cancelled");
+            assert!(seen.insert(e["order_id"].as_str().unwrap().to_owned()), "an order came twice");
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(items.len(), 2, "a page with more to come is full");
+                cursor = Some(c.to_owned());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, cancelled);
+    shop.app
+        .call(Method::GET, "/seller/orders?status=lost", Some(&shop.seller), None)
+        .await
+        .assert_error(400, "validation_failed");
+}

@@ -70,7 +70,8 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
     assert_eq!(placed, 50);
     let stored = cy_data::catalog::get_product(store.as_ref(), &product.id).await.unwrap().unwrap();
     assert_eq!(stored.stock, 0);
-    let (sold, _) = cy_data::orders::list_orders(store.as_ref(), &product.seller_id, true, 100, None).await.unwrap();
+    let (sold, _) =
+        cy_data::orders::list_orders(store.as_ref(), &product.seller_id, true, None, 100, None).await.unwrap();
     assert_eq!(sold.len(), 50);
     println!("200 concurrent POST /orders on DynamoDB: {placed} placed, {calls} DynamoDB requests");
 

@@ -267,9 +267,15 @@ async fn my_orders(
     Query(paging): Query<Paging>,
 ) -> ApiResult<Json<Listed<OrderEntry>>> {
     let as_seller = caller.role == Role::Seller;
-    let (entries, next) =
-        records::list_orders(orders.store.as_ref(), &caller.user_id, as_seller, paging.limit()?, paging.cursor()?)
-            .await?;
+    let (entries, next) = records::list_orders(
+        orders.store.as_ref(),
+        &caller.user_id,
+        as_seller,
+        None,
+        paging.limit()?,
+        paging.cursor()?,
+    )
+    .await?;
     Ok(Json(Listed::new(entries, next)))
 }
 
@@ -293,11 +299,9 @@ async fn seller_orders(
         .transpose()
         .map_err(|e| Error::invalid("status", e.message))?;
     let paging = Paging { limit: params.limit, cursor: params.cursor };
-    let (mut entries, next) =
-        records::list_orders(orders.store.as_ref(), &caller.user_id, true, paging.limit()?, paging.cursor()?).await?;
-    if let Some(status) = status {
-        entries.retain(|e| e.status == status);
-    }
+    let (entries, next) =
+        records::list_orders(orders.store.as_ref(), &caller.user_id, true, status, paging.limit()?, paging.cursor()?)
+            .await?;
     Ok(Json(Listed::new(entries, next)))
 }
 

@@ -208,41 +208,18 @@ pub struct Browse<'a> {
     pub keep: Option<&'a (dyn Fn(&ProductCard) -> bool + Sync)>,
 }
 
-/// The most cards one filtered page examines before it answers with what it found and a
-/// cursor to go on from: a bound on the cost of a request whose filter matches little.
-pub const MAX_EXAMINED: usize = 500;
-
-/// A page of listing cards. Unfiltered: one query of `limit`. Filtered: queries in larger
-/// chunks and keeps the matching cards; the cursor resumes right after the last card examined,
-/// so nothing is returned twice or skipped, and `next` is `None` only at the partition's end.
+/// A page of listing cards: one query when nothing is filtered, else
+/// [`crate::port::query_filtered`] (bounded scan, exact cursor).
 pub async fn browse(store: &dyn QueryItems, b: Browse<'_>) -> Result<(Vec<ProductCard>, Option<Cursor>), Error> {
-    let limit = b.limit as usize;
-    let fetch = if b.keep.is_some() { 100 } else { b.limit };
-    let mut cursor = b.cursor;
-    let mut out = Vec::with_capacity(limit);
-    let mut examined = 0;
-    loop {
-        let mut query =
-            Query::table(keys::listing_partition(b.scope, b.order)).sort(b.sort.clone()).limit(fetch).after(cursor);
-        if b.descending {
-            query = query.descending();
-        }
-        let Page { items, next } = store.query(&query).await?;
-        for (index, item) in items.iter().enumerate() {
-            examined += 1;
-            let card: ProductCard = item.record()?;
-            if b.keep.is_none_or(|keep| keep(&card)) {
-                out.push(card);
-            }
-            let at_end = index + 1 == items.len() && next.is_none();
-            if out.len() == limit || examined >= MAX_EXAMINED {
-                let next = if at_end { None } else { Some(Cursor::after(item, None)?) };
-                return Ok((out, next));
-            }
-        }
-        match next {
-            Some(n) => cursor = Some(n),
-            None => return Ok((out, None)),
+    let mut query = Query::table(keys::listing_partition(b.scope, b.order)).sort(b.sort).limit(b.limit).after(b.cursor);
+    if b.descending {
+        query = query.descending();
+    }
+    match b.keep {
+        Some(keep) => Ok(crate::port::query_filtered(store, &query, keep).await?),
+        None => {
+            let Page { items, next } = store.query(&query).await?;
+            Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
         }
     }
 }

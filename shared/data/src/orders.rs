@@ -6,7 +6,9 @@ use cy_domain::{Error, ErrorCode, EventId, Money, OrderId, ProductId, Timestamp,
 use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::port::{Condition, Cursor, Item, Page, Query, QueryItems, ReadItems, SortKey, Store, Update, WriteOp};
+use crate::port::{
+    Condition, Cursor, Item, Page, Query, QueryItems, ReadItems, SortKey, Store, Update, WriteOp, query_filtered,
+};
 
 /// What a customer's or a seller's order list shows. A seller's entry holds only their lines.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -257,18 +259,25 @@ pub async fn timeline(
     Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
 }
 
-/// A page of a customer's (`seller: None`) or a seller's orders, newest first.
+/// A page of a customer's or a seller's (`as_seller`) orders, newest first; with `status`,
+/// only orders in that status (filtered while paging, so a page is not cut short by it).
 pub async fn list_orders(
     store: &dyn QueryItems,
     owner: &UserId,
     as_seller: bool,
+    status: Option<OrderStatus>,
     limit: u32,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<OrderEntry>, Option<Cursor>), Error> {
     let pk = if as_seller { keys::seller_partition(owner) } else { keys::user_partition(owner) };
     let q = Query::table(pk).begins_with(keys::ORDER_PREFIX).descending().limit(limit).after(cursor);
-    let Page { items, next } = store.query(&q).await?;
-    Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
+    match status {
+        Some(status) => Ok(query_filtered(store, &q, &move |e: &OrderEntry| e.status == status).await?),
+        None => {
+            let Page { items, next } = store.query(&q).await?;
+            Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
+        }
+    }
 }
 
 /// Unpaid orders whose reservation ended by `now`, oldest first (from GSI1, which may lag:

@@ -623,6 +623,45 @@ impl Page {
     }
 }
 
+/// The most items one filtered page examines before it answers with what it found and a
+/// cursor to go on from: a bound on the cost of a request whose filter matches little.
+pub const MAX_EXAMINED: usize = 500;
+
+/// A page of the records of `query` that `keep` accepts: filters the key cannot express,
+/// applied while paging. Reads in chunks of 100, stops at `query.limit` matches or
+/// [`MAX_EXAMINED`] items, and resumes right after the last item examined, so nothing is
+/// returned twice or skipped and `next` is `None` only at the end of the partition. A page may
+/// hold fewer than `limit` records while `next` is set (the scan bound was reached).
+pub async fn query_filtered<T: DeserializeOwned>(
+    store: &dyn QueryItems,
+    query: &Query,
+    keep: &(dyn Fn(&T) -> bool + Sync),
+) -> StoreResult<(Vec<T>, Option<Cursor>)> {
+    let limit = query.limit as usize;
+    let mut chunk = query.clone().limit(100);
+    let mut out = Vec::with_capacity(limit);
+    let mut examined = 0;
+    loop {
+        let Page { items, next } = store.query(&chunk).await?;
+        for (index, item) in items.iter().enumerate() {
+            examined += 1;
+            let record: T = item.record()?;
+            if keep(&record) {
+                out.push(record);
+            }
+            if out.len() == limit || examined >= MAX_EXAMINED {
+                let at_end = index + 1 == items.len() && next.is_none();
+                let next = if at_end { None } else { Some(Cursor::after(item, query.index)?) };
+                return Ok((out, next));
+            }
+        }
+        match next {
+            Some(n) => chunk.cursor = Some(n),
+            None => return Ok((out, None)),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum StoreError {
     /// The condition of operation `index` (0 for a single write) did not hold; nothing was
