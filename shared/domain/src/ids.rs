@@ -123,3 +123,12 @@ prefixed_id!(
     /// An event of the transactional outbox.
     EventId, "evt", "The event"
 );
+prefixed_id!(
+    /// A refund we asked a payment provider for; the provider's idempotency key derives from it.
+    RefundId, "rfd", "The refund"
+);
+prefixed_id!(
+    /// A payment event we could not apply (amount or currency mismatch, unknown payment), kept
+    /// for admins to look at.
+    FlagId, "flg", "The payment flag"
+);

@@ -11,6 +11,7 @@ pub mod geo;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod payment;
 pub mod product;
 pub mod text;
 pub mod time;
@@ -19,7 +20,9 @@ pub mod uploads;
 pub use account::{Address, AddressDraft, AddressPatch, Email, Password, Phone, Role, SignupRole, User};
 pub use error::{Error, ErrorCode, FieldErrors};
 pub use geo::CountryCode;
-pub use ids::{AddressId, AuditId, ChoiceId, EventId, OptionId, OrderId, ProductId, SessionId, UserId};
+pub use ids::{
+    AddressId, AuditId, ChoiceId, EventId, FlagId, OptionId, OrderId, ProductId, RefundId, SessionId, UserId,
+};
 pub use money::{Currency, Money};
 pub use text::{BoundedText, PersonName};
 pub use time::Timestamp;

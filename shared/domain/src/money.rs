@@ -259,6 +259,35 @@ impl Money {
         Money::new(product, self.currency)
     }
 
+    /// The amount as a decimal string in major units ("1299.00" for 129900 INR, "1299" for
+    /// 1299 JPY), as PayPal's API wants it. Exact: integer arithmetic only.
+    pub fn to_decimal_string(self) -> String {
+        let exp = u32::from(self.currency.exponent());
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let abs = self.amount.unsigned_abs();
+        if exp == 0 {
+            return format!("{sign}{abs}");
+        }
+        let unit = 10u64.pow(exp);
+        format!("{sign}{}.{:0width$}", abs / unit, abs % unit, width = exp as usize)
+    }
+
+    /// Parses a decimal string in major units ("12.34", "12.3", "12") into minor units of
+    /// `currency`, exactly. More fraction digits than the currency has, a sign, exponents or
+    /// anything else that is not plain digits is refused.
+    pub fn parse_decimal(raw: &str, currency: Currency) -> Result<Money, Error> {
+        let bad = || Error::bad_request(format!("{raw:?} is not an amount in {currency}"));
+        let exp = usize::from(currency.exponent());
+        let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || (raw.contains('.') && !digits(fraction)) || fraction.len() > exp || whole.len() > 16 {
+            return Err(bad());
+        }
+        let padded = format!("{whole}{fraction:0<exp$}");
+        let amount: i64 = padded.parse().map_err(|_| bad())?;
+        Money::new(amount, currency).map_err(|_| bad())
+    }
+
     fn same_currency(self, other: Money) -> Result<(), Error> {
         if self.currency == other.currency {
             Ok(())
@@ -303,5 +332,25 @@ mod tests {
         assert!(a.checked_add(usd).is_err());
         assert!(Money::non_negative(-1, inr()).is_err());
         assert_eq!(Money::zero(inr()).checked_sub(Money::new(5, inr()).unwrap()).unwrap().amount, -5);
+    }
+
+    #[test]
+    fn decimal_strings_round_trip_exactly() {
+        let jpy = Currency::parse("JPY").unwrap();
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(Money::new(129_900, inr()).unwrap().to_decimal_string(), "1299.00");
+        assert_eq!(Money::new(5, inr()).unwrap().to_decimal_string(), "0.05");
+        assert_eq!(Money::new(-105, inr()).unwrap().to_decimal_string(), "-1.05");
+        assert_eq!(Money::new(1299, jpy).unwrap().to_decimal_string(), "1299");
+        assert_eq!(Money::new(1, kwd).unwrap().to_decimal_string(), "0.001");
+        assert_eq!(Money::parse_decimal("1299.00", inr()).unwrap().amount, 129_900);
+        assert_eq!(Money::parse_decimal("12.3", inr()).unwrap().amount, 1_230);
+        assert_eq!(Money::parse_decimal("12", inr()).unwrap().amount, 1_200);
+        assert_eq!(Money::parse_decimal("0.001", kwd).unwrap().amount, 1);
+        assert_eq!(Money::parse_decimal("1299", jpy).unwrap().amount, 1_299);
+        for bad in ["", ".", "1.", ".5", "1.234", "-1.00", "+1", "1e3", "1,00", " 1", "12.3.4", "99999999999999999"] {
+            assert!(Money::parse_decimal(bad, inr()).is_err(), "{bad:?}");
+        }
+        assert!(Money::parse_decimal("1.5", jpy).is_err());
     }
 }

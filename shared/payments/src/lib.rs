@@ -1,13 +1,21 @@
-//! The payment-provider port: ask a provider to collect an amount for an order and get back the
-//! provider's reference (Stripe PaymentIntent, Razorpay order, PayPal order) that its webhooks
-//! will carry. Creating a payment is idempotent per order: asking twice for the same order
-//! gives the same payment, so a retried request never opens a second one.
+//! The payment-provider port: open a payment for an order, capture an approved one, refund.
+//! Adapters: Stripe, Razorpay and PayPal over their HTTP APIs ([`providers`]), and a local
+//! simulator ([`SimulatedPayments`]). Webhook verification and parsing live in [`webhooks`],
+//! [`certs`] and [`events`].
+//!
+//! Every call that can move money carries an idempotency key derived from our own ids (the
+//! order id for opening and capturing, our refund id for refunds), so a retry — ours, or a
+//! client's — never moves money twice. Errors are typed: a call whose outcome we do not know is
+//! [`PaymentError::Unknown`], never assumed to have succeeded.
 
+pub mod certs;
+pub mod events;
+pub mod providers;
 pub mod webhooks;
 
 use async_trait::async_trait;
 use cy_domain::order::PaymentProvider;
-use cy_domain::{Error, Money, OrderId};
+use cy_domain::{Error, Money, OrderId, RefundId};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
@@ -25,6 +33,80 @@ pub struct PaymentIntent {
     pub redirect_url: Option<String>,
 }
 
+/// The result of capturing an approved payment (PayPal).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Capture {
+    /// The provider's id of the captured money (PayPal capture id).
+    pub payment_id: String,
+    pub amount: Money,
+    /// `true` once the money is collected; `false` while the provider still holds it pending
+    /// (its webhook will tell).
+    pub completed: bool,
+}
+
+/// A refund to ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefundRequest {
+    pub provider: PaymentProvider,
+    pub order_id: OrderId,
+    /// Our id of this refund: the idempotency key sent to the provider derives from it, and it
+    /// is attached to the refund (metadata / notes / custom id) so its webhook names it.
+    pub refund_id: RefundId,
+    /// What to refund: Stripe PaymentIntent id, Razorpay payment id (`pay_…`), PayPal capture id.
+    pub payment_id: String,
+    pub amount: Money,
+}
+
+/// The provider took the refund request; its webhook confirms when money has gone back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefundAccepted {
+    /// The provider's id of the refund (`re_…`, `rfnd_…`, PayPal refund id).
+    pub provider_refund_id: String,
+    /// `true` if the provider reports the refund as already completed.
+    pub completed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PaymentError {
+    /// The provider refused for good: a decline, a refund larger than what is left, a request
+    /// it considers invalid. Retrying the same request will not help.
+    #[error("the provider refused: {code}: {message}")]
+    Declined { code: String, message: String },
+    /// The provider did not take the request (5xx, 429, could not connect): nothing happened;
+    /// retrying with the same idempotency key is safe.
+    #[error("the provider is unavailable: {0}")]
+    Unavailable(String),
+    /// We do not know whether the provider acted (timed out, connection lost after sending,
+    /// an answer we cannot read). Retry with the same idempotency key; never assume success.
+    #[error("the provider's answer is unknown: {0}")]
+    Unknown(String),
+    /// Our credentials were refused, or the provider is not configured here.
+    #[error("the provider is not configured: {0}")]
+    NotConfigured(String),
+}
+
+impl PaymentError {
+    /// Whether trying again later (same idempotency key) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PaymentError::Unavailable(_) | PaymentError::Unknown(_))
+    }
+}
+
+impl From<PaymentError> for Error {
+    fn from(e: PaymentError) -> Error {
+        match e {
+            PaymentError::Declined { code, message } => Error::conflict(
+                cy_domain::ErrorCode::InvalidTransition,
+                format!("The payment provider refused: {message}"),
+            )
+            .with_detail("provider_code", code),
+            PaymentError::Unavailable(_) | PaymentError::Unknown(_) | PaymentError::NotConfigured(_) => {
+                Error::unavailable(5)
+            }
+        }
+    }
+}
+
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
     /// Opens (or, for an order asked before, returns) the payment of `amount` for `order`.
@@ -33,7 +115,21 @@ pub trait PaymentGateway: Send + Sync {
         provider: PaymentProvider,
         order: &OrderId,
         amount: Money,
-    ) -> Result<PaymentIntent, Error>;
+    ) -> Result<PaymentIntent, PaymentError>;
+
+    /// Captures a payment the customer approved (PayPal Orders v2), `amount` being what the
+    /// order expects. Idempotent per order. Providers that capture on their own (Stripe,
+    /// Razorpay with auto-capture) have nothing to do here and answer `Ok(None)`.
+    async fn capture_payment(
+        &self,
+        provider: PaymentProvider,
+        order: &OrderId,
+        reference: &str,
+        amount: Money,
+    ) -> Result<Option<Capture>, PaymentError>;
+
+    /// Asks for a refund. Idempotent per `refund_id`: asking again returns the same refund.
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundAccepted, PaymentError>;
 }
 
 /// The local stand-in for all three providers: references are derived from the order id with
@@ -42,18 +138,51 @@ pub struct SimulatedPayments {
     secret: Vec<u8>,
     /// Where the simulated PayPal approval page would be (the local runtime's address).
     base_url: String,
+    /// Told of every refund taken, so the local runtime can confirm it with a signed webhook
+    /// as the real provider would.
+    refunds: Option<tokio::sync::mpsc::UnboundedSender<(RefundRequest, RefundAccepted)>>,
 }
 
 impl SimulatedPayments {
     pub fn new(secret: &[u8], base_url: impl Into<String>) -> Self {
-        SimulatedPayments { secret: secret.to_vec(), base_url: base_url.into() }
+        SimulatedPayments { secret: secret.to_vec(), base_url: base_url.into(), refunds: None }
     }
 
-    fn digest(&self, order: &OrderId, what: &str) -> String {
+    /// Reports each refund taken on `to` (the local runtime turns them into webhooks).
+    pub fn reporting_refunds(
+        mut self,
+        to: tokio::sync::mpsc::UnboundedSender<(RefundRequest, RefundAccepted)>,
+    ) -> Self {
+        self.refunds = Some(to);
+        self
+    }
+
+    fn digest(&self, what: &str, id: &str) -> String {
         // HMAC accepts keys of any length.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!());
-        mac.update(format!("{what}\n{order}").as_bytes());
+        mac.update(format!("{what}\n{id}").as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..12])
+    }
+
+    /// The reference the simulator gives `order`'s payment with `provider`.
+    pub fn reference(&self, provider: PaymentProvider, order: &OrderId) -> String {
+        let id = self.digest("payment", order.as_str());
+        match provider {
+            PaymentProvider::Stripe => format!("pi_sim_{id}"),
+            PaymentProvider::Razorpay => format!("order_sim{id}"),
+            PaymentProvider::Paypal => format!("SIM{}", id.to_uppercase()),
+        }
+    }
+
+    /// The id of the collected money: Stripe's is the PaymentIntent itself; Razorpay's a
+    /// payment id; PayPal's a capture id.
+    pub fn payment_id(&self, provider: PaymentProvider, order: &OrderId) -> String {
+        let id = self.digest("collected", order.as_str());
+        match provider {
+            PaymentProvider::Stripe => self.reference(provider, order),
+            PaymentProvider::Razorpay => format!("pay_sim{id}"),
+            PaymentProvider::Paypal => format!("CAP{}", id.to_uppercase()),
+        }
     }
 }
 
@@ -64,28 +193,54 @@ impl PaymentGateway for SimulatedPayments {
         provider: PaymentProvider,
         order: &OrderId,
         amount: Money,
-    ) -> Result<PaymentIntent, Error> {
-        let id = self.digest(order, "payment");
+    ) -> Result<PaymentIntent, PaymentError> {
+        let reference = self.reference(provider, order);
         Ok(match provider {
             PaymentProvider::Stripe => PaymentIntent {
                 provider,
-                reference: format!("pi_sim_{id}"),
+                client_secret: Some(format!("{reference}_secret_{}", self.digest("secret", order.as_str()))),
+                reference,
                 amount,
-                client_secret: Some(format!("pi_sim_{id}_secret_{}", self.digest(order, "secret"))),
                 redirect_url: None,
             },
-            PaymentProvider::Razorpay => PaymentIntent {
-                provider,
-                reference: format!("order_sim{id}"),
-                amount,
-                client_secret: None,
-                redirect_url: None,
-            },
+            PaymentProvider::Razorpay => {
+                PaymentIntent { provider, reference, amount, client_secret: None, redirect_url: None }
+            }
             PaymentProvider::Paypal => {
-                let reference = format!("SIM{}", id.to_uppercase());
                 let redirect_url = Some(format!("{}/dev/paypal/approve?token={reference}", self.base_url));
                 PaymentIntent { provider, reference, amount, client_secret: None, redirect_url }
             }
         })
+    }
+
+    async fn capture_payment(
+        &self,
+        provider: PaymentProvider,
+        order: &OrderId,
+        _reference: &str,
+        amount: Money,
+    ) -> Result<Option<Capture>, PaymentError> {
+        // Only PayPal captures on request; the simulator reports the capture as pending, and
+        // its PAYMENT.CAPTURE.COMPLETED webhook (send-webhook) completes it.
+        Ok((provider == PaymentProvider::Paypal).then(|| Capture {
+            payment_id: self.payment_id(provider, order),
+            amount,
+            completed: false,
+        }))
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundAccepted, PaymentError> {
+        let id = self.digest("refund", request.refund_id.as_str());
+        let provider_refund_id = match request.provider {
+            PaymentProvider::Stripe => format!("re_sim_{id}"),
+            PaymentProvider::Razorpay => format!("rfnd_sim{id}"),
+            PaymentProvider::Paypal => format!("REF{}", id.to_uppercase()),
+        };
+        let accepted = RefundAccepted { provider_refund_id, completed: false };
+        if let Some(to) = &self.refunds {
+            // The local runtime may have stopped listening; the refund stands either way.
+            let _ = to.send((request.clone(), accepted.clone()));
+        }
+        Ok(accepted)
     }
 }

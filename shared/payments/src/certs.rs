@@ -1,0 +1,1 @@
+//! PayPal webhook certificates (to be written).

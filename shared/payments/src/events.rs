@@ -1,0 +1,1 @@
+//! Provider webhook payloads (to be written).

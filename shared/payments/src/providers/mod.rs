@@ -1,0 +1,1 @@
+//! The providers' HTTP APIs (to be written: Stripe, Razorpay, PayPal).
