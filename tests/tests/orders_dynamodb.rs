@@ -77,7 +77,8 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
 
     // What one order costs, shipping rates cached: from items, one batch read (products,
     // address, tax) and one transaction; from a quote token, one address read and one
-    // transaction.
+    // transaction; then one more transaction records the payment's reference (known only once
+    // the provider answered) with its PAYREF entry.
     assert_eq!(cy_data::catalog::adjust_stock(store.as_ref(), &product.id, 10).await.unwrap(), 10);
     let (token, address) = seed_customer(store.as_ref()).await;
     let body = json!({"items": [{"product_id": product.id, "quantity": 1}], "address_id": address, "payment_provider": "stripe"});
@@ -94,6 +95,66 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
     assert_eq!(two.status, StatusCode::CREATED, "{}", two.body);
     let from_token = dynamo.calls() - before;
     println!("DynamoDB requests per POST /orders: {from_items} from items, {from_token} from a quote token");
-    assert_eq!(from_items, 2, "one batch read and one transaction");
-    assert_eq!(from_token, 2, "one address read and one transaction");
+    assert_eq!(from_items, 3, "one batch read, the order's transaction, the reference's");
+    assert_eq!(from_token, 3, "one address read, the order's transaction, the reference's");
+
+    // The same signed webhook delivered ten times at once, on DynamoDB: one change.
+    let order = cy_domain::OrderId::parse(two.body["order"]["id"].as_str().unwrap()).unwrap();
+    let reference = two.body["payment"]["reference"].as_str().unwrap().to_owned();
+    let secret = "whsec_dynamodb_test_secret";
+    let gateway = Arc::new(cy_payments::SimulatedPayments::new(b"payments", "http://127.0.0.1"));
+    let webhooks = cy_api::payments::Webhooks {
+        payments: cy_api::payments::Payments { store: store.clone(), gateway },
+        secrets: Arc::new(cy_api::payments::WebhookSecrets {
+            stripe: vec![secret.to_owned()],
+            stripe_tolerance_secs: 300,
+            razorpay: None,
+            paypal_webhook_id: None,
+        }),
+        certificates: Arc::new(cy_payments::certs::LocalCertificates::default()),
+    };
+    let hooks = cy_http::finish(cy_api::payments::router(webhooks));
+    let facts = cy_payments::events::SampleFacts {
+        order_id: order.clone(),
+        reference: reference.clone(),
+        payment_id: reference,
+        amount: serde_json::from_value(two.body["order"]["total"].clone()).unwrap(),
+        refund_id: None,
+        provider_refund_id: "re_unused".into(),
+    };
+    let event = cy_payments::events::sample_event(
+        cy_domain::order::PaymentProvider::Stripe,
+        "payment_intent.succeeded",
+        &facts,
+        "evt_dynamodb_race_1",
+        Timestamp::now().unix(),
+    )
+    .unwrap();
+    let signature = cy_payments::events::sign_stripe(&event, secret, Timestamp::now().unix());
+    let delivery = || {
+        http::Request::builder()
+            .method("POST")
+            .uri("/webhooks/stripe")
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature.as_str())
+            .body(axum::body::Body::from(event.clone()))
+            .unwrap()
+    };
+    let before = dynamo.calls();
+    let answers = futures::future::join_all((0..10).map(|_| send(hooks.clone(), delivery()))).await;
+    let calls = dynamo.calls() - before;
+    let outcomes: Vec<&str> = answers.iter().map(|a| a.body["outcome"].as_str().unwrap_or("?")).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == "duplicate").count(), 9, "{outcomes:?}");
+    let paid = cy_data::orders::get_order(store.as_ref(), &order).await.unwrap().unwrap();
+    assert_eq!(paid.status, cy_domain::order::OrderStatus::Paid);
+    let (timeline, _) = cy_data::orders::timeline(store.as_ref(), &order, 10, None).await.unwrap();
+    assert_eq!(timeline.len(), 2, "created, paid");
+    let before = dynamo.calls();
+    let again = send(hooks, delivery()).await;
+    assert_eq!(again.body["outcome"], "duplicate");
+    println!(
+        "10 concurrent deliveries of one webhook on DynamoDB: {calls} requests; a later duplicate: {}",
+        dynamo.calls() - before
+    );
 }

@@ -1,4 +1,5 @@
-//! Lambda `order-expiry`, on an EventBridge schedule: configuration, client, handler, run.
+//! Lambda `order-expiry`, on an EventBridge schedule (reservation and refund sweeps):
+//! configuration, clients, handler, run.
 //! The job lives in `cy_api::jobs`.
 
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     cy_http::telemetry::init();
     let store = Arc::new(cy_store_dynamodb::DynamoStore::from_env().await?);
+    let gateway = cy_api::payments::gateway_from_env()?;
+    let payments = cy_api::payments::Payments { store, gateway };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| {
-        let store = store.clone();
+        let payments = payments.clone();
         async move {
-            cy_api::jobs::on_expiry_schedule(store.as_ref(), event.payload).await.map_err(lambda_runtime::Error::from)
+            cy_api::jobs::on_expiry_schedule(&payments, event.payload).await.map_err(lambda_runtime::Error::from)
         }
     }))
     .await

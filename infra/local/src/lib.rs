@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod uploads;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use base64::Engine;
 use cy_api::Accounts;
 use cy_api::accounts::Registration;
 use cy_api::orders::Orders;
+use cy_api::payments::{Payments, WebhookSecrets, Webhooks};
 use cy_api::products::Catalog;
 use cy_api::quote::Quoting;
 use cy_api::quote_token::QuoteSigner;
@@ -24,7 +26,7 @@ use cy_data::Store;
 use cy_domain::{Currency, Email, Password, PersonName, Role};
 use cy_files::LocalFiles;
 use cy_http::JwtKeys;
-use cy_payments::SimulatedPayments;
+use cy_payments::{RefundAccepted, RefundRequest, SimulatedPayments};
 use cy_queue::LocalQueue;
 use cy_store_embedded::EmbeddedStore;
 use rand::RngCore;
@@ -81,12 +83,18 @@ pub struct Local {
     pub logins: Vec<Login>,
     /// Background work (queue relays, schedulers) that ends with the runtime.
     pub tasks: JoinSet<()>,
+    /// Signs provider webhooks the way this runtime verifies them (tests, `send-webhook`).
+    pub webhook_signer: webhooks::WebhookSigner,
+    /// The simulated providers (their references are what signed webhooks carry).
+    pub simulator: Arc<SimulatedPayments>,
+    /// Refunds the simulator took, for [`Local::start_jobs`] to confirm by webhook.
+    refunds_taken: Option<tokio::sync::mpsc::UnboundedReceiver<(RefundRequest, RefundAccepted)>>,
 }
 
 pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A secret kept in the data dir: read it, or make 32 random bytes (base64url) and keep them.
-fn kept_secret(dir: &Path, name: &str) -> Result<String, StartError> {
+pub(crate) fn kept_secret(dir: &Path, name: &str) -> Result<String, StartError> {
     let path = dir.join(name);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim().to_owned();
@@ -128,11 +136,23 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         None => kept_secret(&config.data_dir, "quote-secret")?,
     };
     let quoting = Quoting::new(store.clone(), keys.clone(), Arc::new(QuoteSigner::new(quote_secret.as_bytes())?));
-    let payments = Arc::new(SimulatedPayments::new(
-        kept_secret(&config.data_dir, "payments-secret")?.as_bytes(),
-        config.public_url.clone(),
-    ));
-    let orders = Orders { store: store.clone(), keys, quoting: quoting.clone(), payments };
+    let (refunds_tx, refunds_taken) = tokio::sync::mpsc::unbounded_channel();
+    let simulator = Arc::new(
+        SimulatedPayments::new(kept_secret(&config.data_dir, "payments-secret")?.as_bytes(), config.public_url.clone())
+            .reporting_refunds(refunds_tx),
+    );
+    let orders = Orders { store: store.clone(), keys, quoting: quoting.clone(), payments: simulator.clone() };
+    let webhook_signer = webhooks::WebhookSigner::load(&config.data_dir)?;
+    let webhooks = Webhooks {
+        payments: Payments { store: store.clone(), gateway: simulator.clone() },
+        secrets: Arc::new(WebhookSecrets {
+            stripe: vec![webhook_signer.stripe_secret.clone()],
+            stripe_tolerance_secs: cy_payments::webhooks::STRIPE_TOLERANCE_SECS,
+            razorpay: Some(webhook_signer.razorpay_secret.clone()),
+            paypal_webhook_id: Some(webhook_signer.paypal_webhook_id.clone()),
+        }),
+        certificates: Arc::new(webhook_signer.certificates()),
+    };
 
     let admin_password = match &config.admin_password {
         Some(p) => p.clone(),
@@ -143,8 +163,18 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     let ((), demo_logins) = tokio::try_join!(ensure_admin(&accounts, &config.admin_email, &admin_password), demo)?;
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
-    let services = Services { accounts, catalog, quoting, orders, files, events: LocalQueue::new() };
-    Ok(Local { router: router(&services), store, services, logins, tasks: JoinSet::new() })
+    let services = Services { accounts, catalog, quoting, orders, files, events: LocalQueue::new(), webhooks };
+    let router = router(&services).merge(webhooks::dev_router(store.clone(), simulator.clone()));
+    Ok(Local {
+        router,
+        store,
+        services,
+        logins,
+        tasks: JoinSet::new(),
+        webhook_signer,
+        simulator,
+        refunds_taken: Some(refunds_taken),
+    })
 }
 
 /// Creates the admin account if no account has that email yet.
@@ -172,6 +202,7 @@ pub struct Services {
     pub files: Arc<LocalFiles>,
     /// Where the outbox relay publishes order events (SQS on AWS).
     pub events: LocalQueue,
+    pub webhooks: Webhooks,
 }
 
 /// Every HTTP function's router on one, plus `GET /health` and the local upload endpoint that
@@ -185,6 +216,7 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::quote::router(services.quoting.clone()))
         .merge(cy_api::orders::router(services.orders.clone()))
         .merge(cy_api::cart::router(services.orders.clone()))
+        .merge(cy_api::payments::router(services.webhooks.clone()))
         .merge(uploads::router(services.files.clone()));
     cy_http::finish(functions)
 }
@@ -197,8 +229,19 @@ pub const RELAY_EVERY: std::time::Duration = std::time::Duration::from_millis(25
 pub const EXPIRY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Local {
-    /// Starts what runs beside the API: the outbox relay and the reservation sweep.
+    /// Starts what runs beside the API: the outbox relay, the reservation and refund sweeps,
+    /// and the simulated providers' refund confirmations.
     pub fn start_jobs(&mut self) {
+        if let Some(taken) = self.refunds_taken.take() {
+            let confirm = webhooks::confirm_refunds(
+                self.router.clone(),
+                self.store.clone(),
+                self.simulator.clone(),
+                self.webhook_signer.clone(),
+                taken,
+            );
+            self.tasks.spawn(confirm);
+        }
         let (store, events) = (self.store.clone(), self.services.events.clone());
         self.tasks.spawn(async move {
             let mut every = tokio::time::interval(RELAY_EVERY);
@@ -210,10 +253,16 @@ impl Local {
             }
         });
         let store = self.store.clone();
+        let payments = self.services.webhooks.payments.clone();
         self.tasks.spawn(async move {
             let mut every = tokio::time::interval(EXPIRY_SWEEP_EVERY);
             loop {
                 every.tick().await;
+                match payments.sweep_refunds().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sent = n, "refunds sent"),
+                    Err(e) => tracing::warn!(error = %e, "refund sweep failed; retrying next tick"),
+                }
                 match cy_data::orders::expire_reservations(store.as_ref(), cy_domain::Timestamp::now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(released = n, "expired unpaid orders"),

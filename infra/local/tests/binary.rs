@@ -114,3 +114,90 @@ async fn the_binary_serves_the_api_and_keeps_its_data_across_restarts() {
     let (status, body) = http(second.port, "GET", "/nowhere", None).await;
     assert_eq!(status, 404, "{body}");
 }
+
+/// One HTTP/1.1 request with a bearer token; returns (status, JSON body).
+async fn call(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let body = body.unwrap_or("");
+    let auth = if token.is_empty() { String::new() } else { format!("Authorization: Bearer {token}\r\n") };
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    let status = raw.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+}
+
+fn send_webhook(data_dir: &std::path::Path, port: u16, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_customiseyou-local"))
+        .arg("send-webhook")
+        .args(args)
+        .args(["--url", &format!("http://127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run send-webhook");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), said)
+}
+
+/// The bundled sender against the real binary: an order paid by a signed Stripe webhook, a
+/// tampered amount refused, then the order cancelled and refunded by the simulated provider's
+/// own confirmation.
+#[tokio::test]
+async fn send_webhook_pays_an_order_on_the_running_binary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = start(dir.path());
+    wait_healthy(running.port).await;
+    let port = running.port;
+    let (_, login) = call(
+        port,
+        "POST",
+        "/auth/login",
+        "",
+        Some(r#"{"email": "customer@demo.customiseyou.local", "password": "demo-customer-pass"}"#),
+    )
+    .await;
+    let token = login["access_token"].as_str().expect("demo customer signs in").to_owned();
+    let (_, addresses) = call(port, "GET", "/me/addresses", &token, None).await;
+    let address = addresses["items"][0]["id"].as_str().expect("an address").to_owned();
+    let (_, mugs) = call(port, "GET", "/products?q=mug", "", None).await;
+    let mug = mugs["items"][0]["id"].as_str().expect("the demo mug").to_owned();
+    let (_, product) = call(port, "GET", &format!("/products/{mug}"), "", None).await;
+    let option =
+        |name: &str| product["options"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap().clone();
+    let colour = option("Colour");
+    let order = serde_json::json!({
+        "items": [{"product_id": mug, "quantity": 1, "customizations": {
+            option("Engraving")["id"].as_str().unwrap(): "ASHA",
+            colour["id"].as_str().unwrap(): colour["choices"][0]["id"]}}],
+        "address_id": address, "payment_provider": "stripe"});
+    let (status, placed) = call(port, "POST", "/orders", &token, Some(&order.to_string())).await;
+    assert_eq!(status, 201, "{placed}");
+    let id = placed["order"]["id"].as_str().unwrap().to_owned();
+
+    let (ok, answer) =
+        send_webhook(dir.path(), port, &["stripe", "payment_intent.succeeded", "--order", &id, "--amount", "1"]);
+    assert!(ok, "a flagged event is still acknowledged: {answer}");
+    assert!(answer.contains("\"outcome\":\"flagged\""), "{answer}");
+    let (ok, answer) = send_webhook(dir.path(), port, &["stripe", "payment_intent.succeeded", "--order", &id]);
+    assert!(ok && answer.contains("\"status\":\"paid\""), "{answer}");
+    let (ok, answer) = send_webhook(dir.path(), port, &["razorpay", "payment.captured", "--order", &id]);
+    assert!(!ok && answer.contains("is paid with stripe"), "{answer}");
+
+    // Cancelling the paid order: the simulated Stripe takes the refund and confirms it by webhook.
+    let (status, cancelled) = call(port, "POST", &format!("/orders/{id}/cancel"), &token, None).await;
+    assert_eq!(status, 202, "{cancelled}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, order) = call(port, "GET", &format!("/orders/{id}"), &token, None).await;
+        if order["status"] == "refunded" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not refunded within 10 s: {order}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,14 +1,18 @@
 //! Scheduled jobs, as handlers of the events that trigger them.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use cy_data::Store;
 use cy_domain::{Error, Timestamp};
 use serde_json::{Value, json};
 
-/// The reservation sweep (function `order-expiry`, every minute): releases the stock of
-/// orders left unpaid past their reservation. Idempotent; overlapping runs are safe.
-pub async fn on_expiry_schedule(store: &dyn Store, event: EventBridgeEvent) -> Result<Value, Error> {
-    let released = cy_data::orders::expire_reservations(store, Timestamp::now()).await?;
-    tracing::info!(released, rule = ?event.resources, "reservation sweep");
-    Ok(json!({"released": released}))
+use crate::payments::Payments;
+
+/// The sweeps of function `order-expiry` (every minute): release the stock of orders left
+/// unpaid past their reservation, and send refunds recorded but not yet taken by their
+/// provider (an outage or a crash between recording and sending). Both are idempotent;
+/// overlapping runs are safe (refunds carry their idempotency keys).
+pub async fn on_expiry_schedule(payments: &Payments, event: EventBridgeEvent) -> Result<Value, Error> {
+    let released = cy_data::orders::expire_reservations(payments.store.as_ref(), Timestamp::now()).await?;
+    let refunds_sent = payments.sweep_refunds().await?;
+    tracing::info!(released, refunds_sent, rule = ?event.resources, "scheduled sweeps");
+    Ok(json!({"released": released, "refunds_sent": refunds_sent}))
 }

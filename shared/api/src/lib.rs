@@ -7,6 +7,7 @@ pub mod cart;
 pub mod jobs;
 pub mod orders;
 pub mod passwords;
+pub mod payments;
 pub mod products;
 pub mod quote;
 pub mod quote_token;

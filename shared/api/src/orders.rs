@@ -8,11 +8,13 @@ use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
-use cy_data::orders::{self as records, OrderEntry, PlaceRefused};
+use cy_data::orders::{self as records, OrderChange, OrderEntry, PlaceRefused};
+use cy_data::payments::{self as payment_records, PaymentFlag};
 use cy_data::{Store, accounts};
 use cy_domain::order::{
     Actor, Order, OrderLine, OrderStatus, PaymentProvider, RESERVATION_SECS, TimelineEntry, Tracking, check_move,
 };
+use cy_domain::payment::{RefundAsk, may_cancel_with_refund, plan_refund};
 use cy_domain::{Address, AddressId, Error, ErrorCode, Money, OrderId, Role, Timestamp};
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::parse_json;
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::payments::Payments;
 use crate::quote::{QuoteBody, QuoteItem, Quoting};
 use crate::quote_token::SignedQuote;
 
@@ -40,10 +43,15 @@ impl FromRef<Orders> for Arc<JwtKeys> {
 }
 
 pub fn router(orders: Orders) -> Router {
-    let customers = Router::new()
-        .route("/orders", post(place))
+    let customers =
+        Router::new().route("/orders", post(place)).route_layer(require_roles(orders.keys.clone(), &[Role::Customer]));
+    let cancellers = Router::new()
         .route("/orders/{id}/cancel", post(cancel))
-        .route_layer(require_roles(orders.keys.clone(), &[Role::Customer]));
+        .route_layer(require_roles(orders.keys.clone(), &[Role::Customer, Role::Admin]));
+    let admins = Router::new()
+        .route("/orders/{id}/refunds", post(refund_lines))
+        .route("/admin/payments/flags", get(payment_flags))
+        .route_layer(require_roles(orders.keys.clone(), &[Role::Admin]));
     let movers = Router::new()
         .route("/orders/{id}/status", put(change_status))
         .route_layer(require_roles(orders.keys.clone(), &[Role::Seller, Role::Admin]));
@@ -56,7 +64,7 @@ pub fn router(orders: Orders) -> Router {
         .route("/orders/{id}/timeline", get(order_timeline))
         .route_layer(require_roles(orders.keys.clone(), SIGNED_IN));
     // `/orders` has GET for everyone signed in and POST for customers: merge by method.
-    readers.merge(customers).merge(movers).merge(sellers).with_state(orders)
+    readers.merge(customers).merge(cancellers).merge(admins).merge(movers).merge(sellers).with_state(orders)
 }
 
 /// `POST /orders`: `quote_token` or `items`, an address, a provider.
@@ -95,6 +103,64 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
 }
 
 impl Orders {
+    fn payments(&self) -> Payments {
+        Payments { store: self.store.clone(), gateway: self.payments.clone() }
+    }
+
+    /// Asks for a refund of `order` and sends it to the provider. The refund is recorded
+    /// (with a "due" entry) before the provider is asked, so an outage or a crash cannot lose
+    /// it: the sweep sends it later with the same idempotency key. A cancellation already
+    /// waiting for its refund is sent again rather than asked twice.
+    async fn refund(
+        &self,
+        order: Order,
+        ask: RefundAsk,
+        reason: &str,
+        actor: Actor,
+        caller: &Caller,
+    ) -> Result<Order, Error> {
+        let payments = self.payments();
+        let pending = order.payment.as_ref().is_some_and(|p| p.cancellation_pending());
+        let recorded = if ask == RefundAsk::Everything && pending {
+            order
+        } else {
+            let (payment, _) = plan_refund(&order, &ask, reason, actor, Some(&caller.user_id), Timestamp::now())?;
+            let mut after = order.clone();
+            after.payment = Some(payment);
+            let change = OrderChange {
+                after,
+                actor,
+                actor_id: Some(caller.user_id.clone()),
+                note: Some(reason.to_owned()),
+                before_ops: vec![],
+                after_ops: vec![],
+            };
+            payment_records::request_refund(self.store.as_ref(), &order, change)
+                .await?
+                .ok_or_else(records::moved_meanwhile)?
+        };
+        payments.send_refunds(&recorded).await;
+        records::get_order(self.store.as_ref(), &recorded.id).await?.ok_or_else(Error::internal)
+    }
+
+    /// Calls off (`to`: cancelled or refunded) an order whose money was collected: a refund of
+    /// everything left, the order moving when the provider confirms it. The customer may do this
+    /// before processing starts, an admin any time before completion.
+    async fn call_off_with_refund(
+        &self,
+        order: Order,
+        to: OrderStatus,
+        reason: &str,
+        actor: Actor,
+        caller: &Caller,
+    ) -> Result<Order, Error> {
+        if !may_cancel_with_refund(order.status, actor) {
+            check_move(order.status, to, actor)?;
+            return Err(Error::conflict(ErrorCode::InvalidTransition, "This order can no longer be called off."));
+        }
+        self.refund(order, RefundAsk::Everything, reason, actor, caller).await
+    }
+
     /// The sealed quote an order is placed from: the client's token (verified, theirs, bound to
     /// an address) or a quote made now from items, through the very same pricing.
     /// Also returns the delivery address when the quote was made now (read in its batch).
@@ -162,6 +228,7 @@ impl Orders {
             payment_provider: provider,
             quote_id: Some(quote.quote_id.clone()),
             tracking: None,
+            payment: None,
             reserved_until: now.plus_secs(RESERVATION_SECS),
             created_at: now,
             updated_at: now,
@@ -187,11 +254,24 @@ impl Orders {
                 ));
             }
         };
-        // Payment creation is idempotent per order, so a replay gets the same payment back.
-        let payment = self.payments.create_payment(order.payment_provider, &order.id, order.total).await.map_err(|e| {
-            tracing::warn!(order_id = %order.id, error = %e, "creating the payment failed; the client may retry with the same key");
-            Error::unavailable(2).with_detail("order_id", order.id.as_str())
-        })?;
+        let payment = match (&order.payment, order.payment_provider) {
+            // Razorpay orders take no idempotency key: a replay answers the one recorded.
+            (Some(recorded), PaymentProvider::Razorpay) => PaymentIntent {
+                provider: order.payment_provider,
+                reference: recorded.reference.clone(),
+                amount: order.total,
+                client_secret: None,
+                redirect_url: None,
+            },
+            // Stripe and PayPal creations are idempotent per order (their idempotency keys),
+            // so a replay gets the same payment back, with its client secret or approval link.
+            _ => self.payments.create_payment(order.payment_provider, &order.id, order.total).await.map_err(|e| {
+                tracing::warn!(order_id = %order.id, error = %e, "creating the payment failed; the client may retry with the same key");
+                Error::unavailable(2).with_detail("order_id", order.id.as_str())
+            })?,
+        };
+        // Which order the provider's reference belongs to, so its webhooks find it.
+        let order = payment_records::record_payment_reference(self.store.as_ref(), &order, &payment.reference).await?;
         Ok((StatusCode::CREATED, Placed { order, payment }))
     }
 }
@@ -229,6 +309,8 @@ fn view_for(order: Order, caller: &Caller) -> Result<Order, Error> {
     view.discount = discount;
     view.tax = tax;
     view.shipping = Money::zero(currency);
+    // The payment covers the whole order, other sellers' lines included.
+    view.payment = None;
     view.total = subtotal.checked_sub(discount)?.checked_add(tax)?;
     Ok(view)
 }
@@ -318,7 +400,7 @@ async fn change_status(
     caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<StatusBody>,
-) -> ApiResult<Json<Order>> {
+) -> ApiResult<(StatusCode, Json<Order>)> {
     let to = OrderStatus::parse(&body.status).map_err(|e| Error::invalid("status", e.message))?;
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
         return Err(Error::invalid("note", "must be at most 500 characters").into());
@@ -329,7 +411,27 @@ async fn change_status(
     if actor == Actor::Seller && !order.lines.iter().any(|l| l.seller_id == caller.user_id) {
         return Err(Error::not_found("The order").into());
     }
+    let collected = order.payment.as_ref().is_some_and(|p| p.captured.is_some());
+    // Calling off (or refunding) an order whose money was collected is a refund: the order
+    // moves when the provider confirms it.
+    if collected && matches!(to, OrderStatus::Cancelled | OrderStatus::Refunded) && actor == Actor::Admin {
+        let reason = body.note.unwrap_or_else(|| "cancelled by an admin".to_owned());
+        let order = orders.call_off_with_refund(order, to, &reason, actor, &caller).await?;
+        return Ok((StatusCode::ACCEPTED, Json(order)));
+    }
     check_move(order.status, to, actor)?;
+    if to == OrderStatus::Refunded && !collected {
+        return Err(
+            Error::conflict(ErrorCode::InvalidTransition, "Nothing was paid, so nothing can be refunded.").into()
+        );
+    }
+    if order.payment.as_ref().is_some_and(|p| p.cancellation_pending()) {
+        return Err(Error::conflict(
+            ErrorCode::InvalidTransition,
+            "The order is being cancelled; it moves when its refund is confirmed.",
+        )
+        .into());
+    }
     if to == OrderStatus::Shipped && body.tracking.is_none() {
         return Err(Error::invalid("tracking", "is required to mark an order shipped").into());
     }
@@ -337,34 +439,87 @@ async fn change_status(
         records::move_order(orders.store.as_ref(), &order, to, actor, Some(&caller.user_id), body.note, body.tracking)
             .await?
             .ok_or_else(records::moved_meanwhile)?;
-    Ok(Json(view_for(moved, &caller)?))
+    Ok((StatusCode::OK, Json(view_for(moved, &caller)?)))
 }
 
-async fn cancel(State(orders): State<Orders>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Order>> {
+/// `POST /orders/{id}/cancel`: an unpaid order is cancelled at once (its stock released); a
+/// paid one is refunded (202): it moves to `refunded` when the provider confirms, and its stock
+/// comes back then. The customer may do this before processing starts, an admin any time
+/// before completion. Asking again while the refund is pending sends the same refund again.
+async fn cancel(
+    State(orders): State<Orders>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Order>)> {
     let order = readable(&orders, &caller, &id).await?;
-    if order.customer_id != caller.user_id {
+    let actor = if caller.role == Role::Admin { Actor::Admin } else { Actor::Customer };
+    if actor == Actor::Customer && order.customer_id != caller.user_id {
         return Err(Error::not_found("The order").into());
     }
-    check_move(order.status, OrderStatus::Cancelled, Actor::Customer)?;
-    if order.status == OrderStatus::Paid {
-        // Cancelling a paid order must refund it; refunds come with the payment providers.
-        return Err(Error::conflict(
-            ErrorCode::InvalidTransition,
-            "Paid orders are cancelled with a refund, which is not available yet.",
-        )
-        .into());
+    let collected = order.payment.as_ref().is_some_and(|p| p.captured.is_some());
+    let reason = if actor == Actor::Admin { "cancelled by an admin" } else { "cancelled by the customer" };
+    if collected && order.status != OrderStatus::Refunded {
+        let order = orders.call_off_with_refund(order, OrderStatus::Cancelled, reason, actor, &caller).await?;
+        return Ok((StatusCode::ACCEPTED, Json(order)));
     }
-    let note = Some("cancelled by the customer".to_owned());
+    check_move(order.status, OrderStatus::Cancelled, actor)?;
+    let note = Some(reason.to_owned());
     let moved = records::move_order(
         orders.store.as_ref(),
         &order,
         OrderStatus::Cancelled,
-        Actor::Customer,
+        actor,
         Some(&caller.user_id),
         note,
         None,
     )
     .await?
     .ok_or_else(records::moved_meanwhile)?;
-    Ok(Json(moved))
+    Ok((StatusCode::OK, Json(moved)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundLine {
+    line: usize,
+    quantity: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundLinesBody {
+    lines: Vec<RefundLine>,
+    reason: Option<String>,
+}
+
+/// `POST /orders/{id}/refunds` (admin): refunds units of some lines — each line's price less
+/// its discount share plus its tax, pro rata; the order's status does not change.
+async fn refund_lines(
+    State(orders): State<Orders>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<RefundLinesBody>,
+) -> ApiResult<(StatusCode, Json<Order>)> {
+    let reason = body.reason.unwrap_or_else(|| "partial refund by an admin".to_owned());
+    if reason.chars().count() > 500 {
+        return Err(Error::invalid("reason", "must be at most 500 characters").into());
+    }
+    let order = readable(&orders, &caller, &id).await?;
+    if !may_cancel_with_refund(order.status, Actor::Admin) {
+        return Err(Error::conflict(ErrorCode::InvalidTransition, "This order can no longer be refunded.").into());
+    }
+    let ask = RefundAsk::Lines(body.lines.iter().map(|l| (l.line, l.quantity)).collect());
+    let order = orders.refund(order, ask, &reason, Actor::Admin, &caller).await?;
+    Ok((StatusCode::ACCEPTED, Json(order)))
+}
+
+/// `GET /admin/payments/flags`: provider events refused (amount or currency mismatch, a
+/// payment that is not ours), newest first.
+async fn payment_flags(
+    State(orders): State<Orders>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Listed<PaymentFlag>>> {
+    let (flags, next) =
+        payment_records::payment_flags(orders.store.as_ref(), paging.limit()?, paging.cursor()?).await?;
+    Ok(Json(Listed::new(flags, next)))
 }

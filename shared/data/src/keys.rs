@@ -24,9 +24,16 @@
 //! | idempotency claim | `IDEMPOTENCY#<customer>#<sha256 key>` | `KEY` |                      |
 //! | outbox event      | `OUTBOX`             | `<event>`           |                           |
 //! | cart line         | `USER#<customer>`    | `CART#<line id>`    |                           |
+//! | payment reference | `PAYREF#<provider>#<reference or payment id>` | `PAYREF` |                 |
+//! | provider event    | `PEVT#<provider>#<event id>` | `PEVT`      |                           |
+//! | payment flag      | `PAYMENT_FLAGS`      | `<flag id>`         |                           |
+//! | refund to send    | `REFUNDS_DUE`        | `<refund id>`       |                           |
 
+use cy_domain::order::PaymentProvider;
 use cy_domain::product::CategoryId;
-use cy_domain::{AddressId, AuditId, Email, EventId, Money, OrderId, ProductId, Role, SessionId, Timestamp, UserId};
+use cy_domain::{
+    AddressId, AuditId, Email, EventId, FlagId, Money, OrderId, ProductId, RefundId, Role, SessionId, Timestamp, UserId,
+};
 
 use crate::port::{Index, Key};
 
@@ -224,4 +231,40 @@ pub const CART_PREFIX: &str = "CART#";
 /// A line of a customer's cart, under the id the client chose (so `PUT` is idempotent).
 pub fn cart_line(customer: &UserId, line_id: &str) -> Key {
     Key::new(user_partition(customer), format!("{CART_PREFIX}{line_id}"))
+}
+
+fn provider_name(provider: PaymentProvider) -> &'static str {
+    match provider {
+        PaymentProvider::Stripe => "stripe",
+        PaymentProvider::Razorpay => "razorpay",
+        PaymentProvider::Paypal => "paypal",
+    }
+}
+
+/// Which order a provider's payment id belongs to: written when the payment is opened (its
+/// reference) and when money is collected (Razorpay payment id, PayPal capture id), so a
+/// webhook finds its order in one read.
+pub fn payment_ref(provider: PaymentProvider, id: &str) -> Key {
+    Key::new(format!("PAYREF#{}#{id}", provider_name(provider)), "PAYREF")
+}
+
+/// A provider event seen: created in the same transaction as the change it made, so a second
+/// delivery finds it and changes nothing.
+pub fn provider_event(provider: PaymentProvider, event_id: &str) -> Key {
+    Key::new(format!("PEVT#{}#{event_id}", provider_name(provider)), "PEVT")
+}
+
+/// Payment events refused for admins to look at, newest last.
+pub const PAYMENT_FLAGS_PARTITION: &str = "PAYMENT_FLAGS";
+
+pub fn payment_flag(id: &FlagId) -> Key {
+    Key::new(PAYMENT_FLAGS_PARTITION, id.as_str())
+}
+
+/// Refunds recorded but not yet taken by their provider: the sweep (re)sends them, so a
+/// crash between recording a refund and asking for it cannot lose it.
+pub const REFUNDS_DUE_PARTITION: &str = "REFUNDS_DUE";
+
+pub fn refund_due(id: &RefundId) -> Key {
+    Key::new(REFUNDS_DUE_PARTITION, id.as_str())
 }

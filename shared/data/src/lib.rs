@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod contract;
 pub mod keys;
 pub mod orders;
+pub mod payments;
 pub mod port;
 
 pub use port::{

@@ -176,7 +176,7 @@ pub async fn get_order(store: &dyn ReadItems, id: &OrderId) -> Result<Option<Ord
 
 /// A move of an order's status, as one transaction: the order (only if it is still in `from`
 /// at the version read), stock given back when the move ends the order unshipped, both lists,
-/// the timeline and the `order.status_changed` event. `Ok(false)` if the order moved meanwhile.
+/// the timeline and the `order.status_changed` event. `Ok(None)` if the order moved meanwhile.
 pub async fn move_order(
     store: &dyn Store,
     before: &Order,
@@ -186,33 +186,77 @@ pub async fn move_order(
     note: Option<String>,
     tracking: Option<Tracking>,
 ) -> Result<Option<Order>, Error> {
-    let now = Timestamp::now();
     let mut after = before.clone();
     after.status = to;
-    after.version += 1;
-    after.updated_at = now;
     if tracking.is_some() {
         after.tracking = tracking;
     }
-    let mut update = Update::new(keys::order(&before.id))
-        .set("status", serde_json::to_value(to).map_err(|_| Error::internal())?)
-        .set("version", after.version)
-        .set("updated_at", serde_json::to_value(now).map_err(|_| Error::internal())?)
-        .when(Condition::equals("status", before.status.as_str()).and(Condition::equals("version", before.version)));
-    if let Some(t) = &after.tracking {
-        update = update.set("tracking", serde_json::to_value(t).map_err(|_| Error::internal())?);
+    let change = OrderChange { after, actor, actor_id: actor_id.cloned(), note, before_ops: vec![], after_ops: vec![] };
+    match commit_change(store, before, change).await? {
+        Committed::Done(order) => Ok(Some(*order)),
+        Committed::Moved => Ok(None),
+        // The units given back when the payment failed were sold since: the move cannot
+        // happen (the payment flow refunds instead).
+        Committed::OutOfStock(product) => {
+            Err(Error::conflict(ErrorCode::OutOfStock, "The order's stock was sold after its payment failed.")
+                .with_detail("product_id", product.as_str()))
+        }
+        Committed::OtherOp(_) => Err(Error::internal()),
     }
-    if before.status == OrderStatus::PendingPayment {
-        update = update.remove(keys::RESERVATIONS.pk_attr()).remove(keys::RESERVATIONS.sk_attr());
-    }
-    let mut ops = vec![WriteOp::Update(update)];
+}
+
+/// A change of one order: the order as it should be after (status, payment, tracking; its
+/// version and time are set here), who made it, and writes that must commit with it.
+pub struct OrderChange {
+    pub after: Order,
+    pub actor: Actor,
+    pub actor_id: Option<UserId>,
+    pub note: Option<String>,
+    /// Written before the order in the transaction (a provider-event claim: a failure here
+    /// reports [`Committed::OtherOp`] with its index).
+    pub before_ops: Vec<WriteOp>,
+    /// Written after everything else (payment mappings, refunds due).
+    pub after_ops: Vec<WriteOp>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Committed {
+    Done(Box<Order>),
+    /// The order changed since it was read; nothing was written.
+    Moved,
+    /// Stock to re-take was sold meanwhile; nothing was written.
+    OutOfStock(ProductId),
+    /// The condition of `before_ops[i]` (or of an `after_ops`, index counted from the start of
+    /// the transaction) failed; nothing was written.
+    OtherOp(usize),
+}
+
+/// Applies an [`OrderChange`] as ONE transaction: the order (only if still at the status and
+/// version read), the stock its status move gives back or takes again, both lists, a timeline
+/// entry when the status moves, and one outbox event (`order.status_changed`, or
+/// `order.payment_updated` when only the money side changed).
+pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChange) -> Result<Committed, Error> {
+    let OrderChange { mut after, actor, actor_id, note, before_ops, after_ops } = change;
+    let now = Timestamp::now();
+    after.version = before.version + 1;
+    after.updated_at = now;
+    let (from, to) = (before.status, after.status);
+    let mut ops = before_ops;
+    let order_at = ops.len();
+    ops.push(WriteOp::Put {
+        item: order_item(&after)?,
+        condition: Some(
+            Condition::equals("status", before.status.as_str()).and(Condition::equals("version", before.version)),
+        ),
+    });
     let units = before.units_by_product();
-    if releases_stock(before.status, to) {
+    let stock_from = ops.len();
+    if from != to && releases_stock(from, to) {
         for (product, n) in &units {
             ops.push(WriteOp::Update(Update::new(keys::product(product)).add("stock", *n).when(Condition::Exists)));
         }
     }
-    let retake = retakes_stock(before.status, to);
+    let retake = from != to && retakes_stock(from, to);
     if retake {
         for (product, n) in &units {
             ops.push(WriteOp::Update(
@@ -220,6 +264,7 @@ pub async fn move_order(
             ));
         }
     }
+    let stock_to = ops.len();
     ops.push(WriteOp::put(Item::from_record(
         &keys::customer_order(&after.customer_id, &after.id),
         &entry(&after, None),
@@ -230,21 +275,28 @@ pub async fn move_order(
             &entry(&after, Some(&seller)),
         )?));
     }
-    let line = TimelineEntry { at: now, actor, actor_id: actor_id.cloned(), from: Some(before.status), to, note };
-    ops.push(timeline_write(&after.id, &EventId::generate(), &line)?);
-    let data = serde_json::json!({"from": before.status, "to": to, "actor": actor});
-    ops.push(outbox_write(&event("order.status_changed", &after, data))?);
+    let event = if from != to {
+        let line = TimelineEntry { at: now, actor, actor_id, from: Some(from), to, note: note.clone() };
+        ops.push(timeline_write(&after.id, &EventId::generate(), &line)?);
+        event("order.status_changed", &after, serde_json::json!({"from": from, "to": to, "actor": actor, "note": note}))
+    } else {
+        event("order.payment_updated", &after, serde_json::json!({"status": to, "actor": actor, "note": note}))
+    };
+    ops.push(outbox_write(&event)?);
+    ops.extend(after_ops);
+    if ops.len() > crate::port::MAX_TRANSACTION_OPS {
+        return Err(Error::internal());
+    }
     match store.transact(ops).await {
-        Ok(()) => Ok(Some(after)),
-        Err(e) if e.failed_op() == Some(0) => Ok(None),
-        // The units given back when the payment failed were sold since: the move cannot
-        // happen (the payment flow refunds instead).
-        Err(e) if retake && e.failed_op().is_some_and(|i| (1..=units.len()).contains(&i)) => {
-            let product = e.failed_op().and_then(|i| units.get(i - 1)).map(|(p, _)| p.to_string()).unwrap_or_default();
-            Err(Error::conflict(ErrorCode::OutOfStock, "The order's stock was sold after its payment failed.")
-                .with_detail("product_id", product))
-        }
-        Err(e) => Err(e.into()),
+        Ok(()) => Ok(Committed::Done(Box::new(after))),
+        Err(e) => match e.failed_op() {
+            Some(i) if i == order_at => Ok(Committed::Moved),
+            Some(i) if retake && (stock_from..stock_to).contains(&i) => {
+                Ok(Committed::OutOfStock(units[i - stock_from].0.clone()))
+            }
+            Some(i) => Ok(Committed::OtherOp(i)),
+            None => Err(e.into()),
+        },
     }
 }
 

@@ -98,11 +98,17 @@ pub const MOVES: &[(OrderStatus, OrderStatus, &[Actor])] = &[
     (Delivered, ReturnRequested, &[Customer]),
     (Delivered, Refunded, &[System, Admin]),
     (ReturnRequested, Returned, &[Seller, Admin]),
+    (ReturnRequested, Refunded, &[System]),
     (ReturnRequested, Delivered, &[Seller, Admin]),
     (Returned, Refunded, &[System, Admin]),
     // A payment that fails can be retried by the provider and then succeed.
     (PaymentFailed, Paid, &[System]),
     (PaymentFailed, Cancelled, &[Customer, Admin, System]),
+    // Payment facts arriving late or out of order: a refund confirmed before the capture was
+    // seen, or the refund of a payment that came after its order had been called off.
+    (PendingPayment, Refunded, &[System]),
+    (PaymentFailed, Refunded, &[System]),
+    (Cancelled, Refunded, &[System]),
 ];
 
 /// Who may move an order from `from` to `to`, if anyone.
@@ -127,9 +133,12 @@ pub fn check_move(from: OrderStatus, to: OrderStatus, actor: Actor) -> Result<()
     }
 }
 
-/// Whether the move gives reserved stock back (the order will never ship).
+/// Whether the move gives reserved stock back (the order will never ship): it is called off,
+/// its payment failed, or it is refunded before anything was shipped.
 pub fn releases_stock(from: OrderStatus, to: OrderStatus) -> bool {
-    from.holds_stock() && matches!(to, Cancelled | PaymentFailed)
+    from.holds_stock()
+        && (matches!(to, Cancelled | PaymentFailed)
+            || (to == Refunded && matches!(from, PendingPayment | Paid | Processing)))
 }
 
 /// Whether the move must take the stock again (a payment that failed, then succeeded): the
@@ -202,6 +211,10 @@ pub struct Order {
     pub quote_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking: Option<Tracking>,
+    /// The money side: the provider's reference once the payment is opened, what was
+    /// collected and refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::payment::Payment>,
     /// When an unpaid order gives its stock back.
     pub reserved_until: Timestamp,
     pub created_at: Timestamp,
@@ -283,8 +296,12 @@ mod tests {
         }
         for to in OrderStatus::ALL {
             assert!(allowed(Completed, to).is_none());
-            assert!(allowed(Cancelled, to).is_none());
+            // A cancelled order only records that a payment which came too late went back.
+            if to != Refunded {
+                assert!(allowed(Cancelled, to).is_none());
+            }
         }
+        assert_eq!(allowed(Cancelled, Refunded), Some(&[System][..]));
         assert!(check_move(Processing, Cancelled, Customer).is_err(), "customers cancel only before processing");
     }
 
@@ -295,6 +312,9 @@ mod tests {
         assert!(releases_stock(Paid, Cancelled));
         assert!(!releases_stock(PaymentFailed, Cancelled), "already released when the payment failed");
         assert!(!releases_stock(PendingPayment, Paid));
+        assert!(releases_stock(Paid, Refunded) && releases_stock(Processing, Refunded));
+        assert!(!releases_stock(Shipped, Refunded), "shipped goods are not back on the shelf");
+        assert!(!releases_stock(Cancelled, Refunded) && !retakes_stock(Cancelled, Refunded));
         assert!(retakes_stock(PaymentFailed, Paid));
         assert!(!retakes_stock(PendingPayment, Paid));
         for (from, to, _) in MOVES {

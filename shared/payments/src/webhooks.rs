@@ -8,9 +8,23 @@
 //!   later.
 //! - Razorpay: `X-Razorpay-Signature: <hex>`, an HMAC-SHA256 of the raw body under the
 //!   *webhook* secret (not the API key secret).
+//! - PayPal: `paypal-transmission-sig`, a SHA256withRSA (PKCS#1 v1.5) signature of
+//!   `"{transmission id}|{transmission time}|{webhook id}|{CRC32 of the raw body, decimal}"`
+//!   with the key of the certificate at `paypal-cert-url`. The webhook id is ours (the id of the
+//!   webhook registration), so a delivery meant for another merchant's webhook does not verify.
+//!   The certificate URL is the sender's claim: only PayPal's own hosts over HTTPS are fetched
+//!   from, and trust in the certificate comes from having fetched it there (the chain is not
+//!   walked); its validity period and subject are checked as a sanity check.
 
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use url::{Host, Url};
+use x509_parser::time::ASN1Time;
+
+use crate::certs::{CertificateSource, PAYPAL_AUTH_ALGO, PAYPAL_CERT_HOSTS, paypal_signed_message, pem_block};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -23,6 +37,12 @@ pub enum Refused {
     MalformedHeader,
     StaleTimestamp,
     BadSignature,
+    /// The signing certificate is not PayPal's: a URL off PayPal's hosts, or a certificate
+    /// that does not parse, is out of its validity period or names another subject.
+    UntrustedCertificate,
+    /// The certificate could not be fetched (network, PayPal unavailable). Nothing is known
+    /// about the delivery: answer so that the provider retries (5xx).
+    CertificateUnavailable,
 }
 
 impl std::fmt::Display for Refused {
@@ -32,6 +52,8 @@ impl std::fmt::Display for Refused {
             Refused::MalformedHeader => "the signature header is malformed",
             Refused::StaleTimestamp => "the signature timestamp is outside the tolerance",
             Refused::BadSignature => "the signature does not match",
+            Refused::UntrustedCertificate => "the signing certificate is not trusted",
+            Refused::CertificateUnavailable => "the signing certificate could not be fetched",
         })
     }
 }
@@ -88,6 +110,78 @@ pub fn verify_razorpay(header: Option<&str>, body: &[u8], webhook_secret: &str) 
     let mut m = mac(webhook_secret);
     m.update(body);
     m.verify_slice(&signature).map_err(|_| Refused::BadSignature)
+}
+
+/// The PayPal headers of a delivery (`paypal-transmission-id`, `paypal-transmission-time`,
+/// `paypal-transmission-sig`, `paypal-cert-url`, `paypal-auth-algo`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PaypalHeaders<'a> {
+    pub transmission_id: Option<&'a str>,
+    pub transmission_time: Option<&'a str>,
+    pub transmission_sig: Option<&'a str>,
+    pub cert_url: Option<&'a str>,
+    pub auth_algo: Option<&'a str>,
+}
+
+/// Verifies a PayPal webhook locally (no call to PayPal's verify API): `webhook_id` is the id
+/// of our webhook registration, `body` the raw bytes as received, `now_unix` the current time
+/// (for the certificate's validity). Nothing is fetched unless the certificate URL is PayPal's.
+pub async fn verify_paypal(
+    headers: &PaypalHeaders<'_>,
+    body: &[u8],
+    webhook_id: &str,
+    certs: &dyn CertificateSource,
+    now_unix: i64,
+) -> Result<(), Refused> {
+    // An empty header is as good as none.
+    fn present(header: Option<&str>) -> Result<&str, Refused> {
+        header.map(str::trim).filter(|v| !v.is_empty()).ok_or(Refused::MissingHeader)
+    }
+    let transmission_id = present(headers.transmission_id)?;
+    let transmission_time = present(headers.transmission_time)?;
+    let signature = present(headers.transmission_sig)?;
+    let cert_url = present(headers.cert_url)?;
+    if present(headers.auth_algo)? != PAYPAL_AUTH_ALGO {
+        return Err(Refused::MalformedHeader);
+    }
+    let signature = BASE64.decode(signature).map_err(|_| Refused::MalformedHeader)?;
+    let cert_url = paypal_cert_url(cert_url).ok_or(Refused::UntrustedCertificate)?;
+    let pem = certs.certificate_pem(&cert_url).await.map_err(|e| {
+        tracing::warn!(url = %cert_url, error = %e, "PayPal signing certificate unavailable");
+        Refused::CertificateUnavailable
+    })?;
+    let der = pem_block(&pem, "CERTIFICATE").ok_or(Refused::UntrustedCertificate)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|_| Refused::UntrustedCertificate)?;
+    let now = ASN1Time::from_timestamp(now_unix).map_err(|_| Refused::UntrustedCertificate)?;
+    // Every CN present (and at least one) must be a PayPal name.
+    let names: Vec<Option<&str>> = cert.subject().iter_common_name().map(|cn| cn.as_str().ok()).collect();
+    let paypal_subject = !names.is_empty()
+        && names.iter().all(|cn| cn.is_some_and(|cn| cn.to_ascii_lowercase().ends_with(".paypal.com")));
+    if !cert.validity().is_valid_at(now) || !paypal_subject {
+        return Err(Refused::UntrustedCertificate);
+    }
+    let message = paypal_signed_message(transmission_id, transmission_time, webhook_id, body);
+    // For RSA the subject public key is the PKCS#1 RSAPublicKey that aws-lc-rs expects; a key
+    // of another kind simply fails to verify.
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &cert.public_key().subject_public_key.data)
+        .verify(message.as_bytes(), &signature)
+        .map_err(|_| Refused::BadSignature)
+}
+
+/// `raw` if it is a certificate URL of PayPal's: HTTPS, no credentials, the default port, a
+/// host exactly one of [`PAYPAL_CERT_HOSTS`] (so not `api.paypal.com.evil.com`, nor
+/// `api.paypal.com@evil.com`), under `/v1/notifications/certs/` where PayPal keeps them.
+fn paypal_cert_url(raw: &str) -> Option<Url> {
+    let url = Url::parse(raw).ok()?;
+    // `Url` lowercases the host and drops an explicit :443, so these compare canonical forms.
+    let paypal_host = matches!(url.host(), Some(Host::Domain(host)) if PAYPAL_CERT_HOSTS.contains(&host));
+    let trusted = url.scheme() == "https"
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.port().is_none()
+        && paypal_host
+        && url.path().starts_with("/v1/notifications/certs/");
+    trusted.then_some(url)
 }
 
 #[cfg(test)]
@@ -151,5 +245,207 @@ mod tests {
         assert_eq!(verify_razorpay(Some(sig), &tampered, "rzp_webhook_secret_42"), Err(Refused::BadSignature));
         assert_eq!(verify_razorpay(None, body, "rzp_webhook_secret_42"), Err(Refused::MissingHeader));
         assert_eq!(verify_razorpay(Some("not-hex"), body, "rzp_webhook_secret_42"), Err(Refused::MalformedHeader));
+    }
+}
+
+#[cfg(test)]
+mod paypal_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::certs::{CertError, LocalCertificates, TestCertificate, sign_paypal};
+
+    const CERT_URL: &str = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-local";
+    const WEBHOOK_ID: &str = "1JE4291016473214C";
+    const BODY: &[u8] = br#"{"id":"WH-2WR32451HC0233532-67976317FL4543714","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"42311647XV020574X"}}"#;
+    const NOW: i64 = 1_795_594_509;
+
+    /// Counts the lookups, to prove that untrusted URLs are refused before any fetch.
+    struct Counting {
+        inner: LocalCertificates,
+        asked: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl CertificateSource for Counting {
+        async fn certificate_pem(&self, url: &Url) -> Result<String, CertError> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            self.inner.certificate_pem(url).await
+        }
+    }
+
+    fn source_with(cert: &TestCertificate) -> Counting {
+        let inner = LocalCertificates::new([(CERT_URL.to_owned(), cert.cert_pem.clone())]);
+        Counting { inner, asked: AtomicUsize::new(0) }
+    }
+
+    fn sign(key: &TestCertificate, body: &[u8], cert_url: &str) -> Vec<(&'static str, String)> {
+        sign_paypal(
+            &key.key_pkcs8_pem,
+            "b2384410-f8d2-11ec-9c6d-1b14a3ba1df0",
+            "2025-11-26T10:15:09Z",
+            WEBHOOK_ID,
+            body,
+            cert_url,
+        )
+        .unwrap()
+    }
+
+    fn headers<'a>(delivery: &'a [(&'static str, String)]) -> PaypalHeaders<'a> {
+        let get = |name: &str| delivery.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
+        PaypalHeaders {
+            transmission_id: get("paypal-transmission-id"),
+            transmission_time: get("paypal-transmission-time"),
+            transmission_sig: get("paypal-transmission-sig"),
+            cert_url: get("paypal-cert-url"),
+            auth_algo: get("paypal-auth-algo"),
+        }
+    }
+
+    async fn verify(h: &PaypalHeaders<'_>, body: &[u8], certs: &Counting) -> Result<(), Refused> {
+        verify_paypal(h, body, WEBHOOK_ID, certs, NOW).await
+    }
+
+    #[tokio::test]
+    async fn a_signed_paypal_delivery_verifies_and_tampering_does_not() {
+        let cert = TestCertificate::generate().unwrap();
+        let certs = source_with(&cert);
+        let delivery = sign(&cert, BODY, CERT_URL);
+        let h = headers(&delivery);
+        assert_eq!(verify(&h, BODY, &certs).await, Ok(()));
+
+        let mut tampered = BODY.to_vec();
+        tampered[20] ^= 1;
+        assert_eq!(verify(&h, &tampered, &certs).await, Err(Refused::BadSignature));
+        assert_eq!(verify_paypal(&h, BODY, "OTHER-WEBHOOK", &certs, NOW).await, Err(Refused::BadSignature));
+        let other_time = PaypalHeaders { transmission_time: Some("2025-11-26T10:15:10Z"), ..h };
+        assert_eq!(verify(&other_time, BODY, &certs).await, Err(Refused::BadSignature));
+
+        // Signed with another key than the certificate's.
+        let impostor = TestCertificate::generate().unwrap();
+        let forged = sign(&impostor, BODY, CERT_URL);
+        assert_eq!(verify(&headers(&forged), BODY, &certs).await, Err(Refused::BadSignature));
+    }
+
+    #[tokio::test]
+    async fn each_missing_header_and_a_wrong_algorithm_are_refused() {
+        let cert = TestCertificate::generate().unwrap();
+        let certs = source_with(&cert);
+        let delivery = sign(&cert, BODY, CERT_URL);
+        let h = headers(&delivery);
+        for missing in [
+            PaypalHeaders { transmission_id: None, ..h },
+            PaypalHeaders { transmission_time: None, ..h },
+            PaypalHeaders { transmission_sig: None, ..h },
+            PaypalHeaders { cert_url: None, ..h },
+            PaypalHeaders { auth_algo: None, ..h },
+            PaypalHeaders { transmission_sig: Some("  "), ..h },
+        ] {
+            assert_eq!(verify(&missing, BODY, &certs).await, Err(Refused::MissingHeader), "{missing:?}");
+        }
+        for algo in ["SHA1withRSA", "sha256withrsa", "SHA256withECDSA"] {
+            let wrong = PaypalHeaders { auth_algo: Some(algo), ..h };
+            assert_eq!(verify(&wrong, BODY, &certs).await, Err(Refused::MalformedHeader), "{algo}");
+        }
+        let not_base64 = PaypalHeaders { transmission_sig: Some("not base64!"), ..h };
+        assert_eq!(verify(&not_base64, BODY, &certs).await, Err(Refused::MalformedHeader));
+        assert_eq!(certs.asked.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn certificate_urls_off_paypals_hosts_are_refused_before_any_fetch() {
+        let cert = TestCertificate::generate().unwrap();
+        let certs = source_with(&cert);
+        for url in [
+            "http://api.sandbox.paypal.com/v1/notifications/certs/CERT-local",
+            "https://evil.com/v1/notifications/certs/CERT-local",
+            "https://api.sandbox.paypal.com.evil.com/v1/notifications/certs/CERT-local",
+            "https://evil.com/api.sandbox.paypal.com/v1/notifications/certs/CERT-local",
+            "https://api.sandbox.paypal.com@evil.com/v1/notifications/certs/CERT-local",
+            "https://user:pass@api.sandbox.paypal.com/v1/notifications/certs/CERT-local",
+            "https://api.sandbox.paypal.com:8443/v1/notifications/certs/CERT-local",
+            "https://api.sandbox.paypal.com./v1/notifications/certs/CERT-local",
+            "https://paypal.com/v1/notifications/certs/CERT-local",
+            "https://www.paypal.com/v1/notifications/certs/CERT-local",
+            "https://api.sandbox.paypal.com/v1/oauth2/token",
+            "file:///etc/ssl/cert.pem",
+            "not a url",
+        ] {
+            let delivery = sign(&cert, BODY, url);
+            assert_eq!(verify(&headers(&delivery), BODY, &certs).await, Err(Refused::UntrustedCertificate), "{url}");
+        }
+        assert_eq!(certs.asked.load(Ordering::SeqCst), 0, "no untrusted URL was fetched");
+        // The same host with an explicit default port or in upper case is the same URL.
+        for url in [
+            "https://api.sandbox.paypal.com:443/v1/notifications/certs/CERT-local",
+            "https://API.Sandbox.PayPal.com/v1/notifications/certs/CERT-local",
+        ] {
+            let delivery = sign(&cert, BODY, url);
+            assert_eq!(verify(&headers(&delivery), BODY, &certs).await, Ok(()), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn certificates_that_are_expired_foreign_or_unavailable_are_refused() {
+        let cert = TestCertificate::generate().unwrap();
+        let certs = source_with(&cert);
+        let delivery = sign(&cert, BODY, CERT_URL);
+        let h = headers(&delivery);
+        let in_20_years = NOW + 20 * 365 * 24 * 3600;
+        assert_eq!(verify_paypal(&h, BODY, WEBHOOK_ID, &certs, in_20_years).await, Err(Refused::UntrustedCertificate));
+        assert_eq!(verify_paypal(&h, BODY, WEBHOOK_ID, &certs, 0).await, Err(Refused::UntrustedCertificate));
+
+        // A certificate for another name, served from the right URL.
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let foreign = rcgen::CertificateParams::new(vec!["evil.com".to_owned()]).unwrap().self_signed(&key).unwrap();
+        let foreign = Counting {
+            inner: LocalCertificates::new([(CERT_URL.to_owned(), foreign.pem())]),
+            asked: AtomicUsize::new(0),
+        };
+        let key = TestCertificate { key_pkcs8_pem: key.serialize_pem(), cert_pem: String::new() };
+        let signed_foreign = sign(&key, BODY, CERT_URL);
+        assert_eq!(verify(&headers(&signed_foreign), BODY, &foreign).await, Err(Refused::UntrustedCertificate));
+
+        let garbage = Counting {
+            inner: LocalCertificates::new([(
+                CERT_URL.to_owned(),
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_owned(),
+            )]),
+            asked: AtomicUsize::new(0),
+        };
+        assert_eq!(verify(&h, BODY, &garbage).await, Err(Refused::UntrustedCertificate));
+
+        let empty = Counting { inner: LocalCertificates::default(), asked: AtomicUsize::new(0) };
+        assert_eq!(verify(&h, BODY, &empty).await, Err(Refused::CertificateUnavailable));
+    }
+
+    /// An independent check of the signing: OpenSSL verifies our signature over the message
+    /// written out by hand (CRC32 of the body from the published check value).
+    #[tokio::test]
+    async fn openssl_verifies_the_signature() {
+        if std::process::Command::new("openssl").arg("version").output().is_err() {
+            println!("openssl is not installed; skipping the independent signature check");
+            return;
+        }
+        let cert = TestCertificate::generate().unwrap();
+        let body = b"The quick brown fox jumps over the lazy dog";
+        let delivery =
+            sign_paypal(&cert.key_pkcs8_pem, "tid-1", "2025-11-26T10:15:09Z", "WH-ID", body, CERT_URL).unwrap();
+        let sig = &delivery.iter().find(|(k, _)| *k == "paypal-transmission-sig").unwrap().1;
+        let dir = std::env::temp_dir().join(format!("cy-paypal-openssl-{}-{}", std::process::id(), NOW));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
+        std::fs::write(dir.join("sig.bin"), BASE64.decode(sig).unwrap()).unwrap();
+        std::fs::write(dir.join("msg.txt"), "tid-1|2025-11-26T10:15:09Z|WH-ID|1095738169").unwrap();
+        let openssl =
+            |args: &[&str]| std::process::Command::new("openssl").args(args).current_dir(&dir).output().unwrap();
+        let pubkey = openssl(&["x509", "-in", "cert.pem", "-pubkey", "-noout", "-out", "pub.pem"]);
+        assert!(pubkey.status.success(), "{}", String::from_utf8_lossy(&pubkey.stderr));
+        let verified = openssl(&["dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.bin", "msg.txt"]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+        assert_eq!(String::from_utf8_lossy(&verified.stdout).trim(), "Verified OK");
     }
 }

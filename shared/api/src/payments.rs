@@ -1,0 +1,307 @@
+//! Function `payment-webhook`: the providers' webhooks, verified on the raw body before
+//! anything else is read, then applied exactly once (`cy_data::payments`). Also the money
+//! follow-ups other functions share: sending refunds, capturing approved PayPal payments, and
+//! the sweep that (re)sends refunds a crash or an outage left unsent.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use cy_data::Store;
+use cy_data::orders::get_order;
+use cy_data::payments::{self as records, EventOutcome};
+use cy_domain::order::Order;
+use cy_domain::payment::{Decision, PaymentLookup, ProviderEvent, ProviderEventKind, RefundState, decide};
+use cy_domain::{Error, Timestamp};
+use cy_http::extract::read_body;
+use cy_http::{ApiResult, Json};
+use cy_payments::certs::CertificateSource;
+use cy_payments::events::{parse_paypal, parse_razorpay, parse_stripe};
+use cy_payments::webhooks::{PaypalHeaders, Refused, verify_paypal, verify_razorpay, verify_stripe};
+use cy_payments::{PaymentError, PaymentGateway, RefundRequest};
+use serde_json::{Value, json};
+
+/// The money side shared by the webhook, orders and the scheduled sweep.
+#[derive(Clone)]
+pub struct Payments {
+    pub store: Arc<dyn Store>,
+    pub gateway: Arc<dyn PaymentGateway>,
+}
+
+impl Payments {
+    /// Applies a verified event, then does what it asks for: capture an approved PayPal
+    /// payment, send the refunds it recorded (e.g. for a payment that arrived after its order
+    /// expired). Follow-ups are idempotent and also run for a repeated delivery, so a provider's
+    /// retry finishes what an outage interrupted.
+    pub async fn apply(&self, event: &ProviderEvent) -> Result<EventOutcome, Error> {
+        check_ids(event)?;
+        if matches!(event.kind, ProviderEventKind::Approved { .. })
+            && let Some(outcome) = self.capture_approved(event).await?
+        {
+            return Ok(outcome);
+        }
+        let outcome = records::apply_provider_event(self.store.as_ref(), event).await?;
+        let order = match outcome.order() {
+            Some(order) => Some(order.clone()),
+            None => records::order_for_event(self.store.as_ref(), event).await?,
+        };
+        if let Some(order) = order {
+            self.send_refunds(&order).await;
+        }
+        Ok(outcome)
+    }
+
+    /// PayPal: the customer approved; capture (idempotent per order) and, if the money is
+    /// collected at once, apply that as the payment's success. Approvals are not claimed: a
+    /// repeated one captures again, which PayPal answers with the same capture.
+    /// `None` when the approval is for the general path (flag, nothing to do).
+    async fn capture_approved(&self, event: &ProviderEvent) -> Result<Option<EventOutcome>, Error> {
+        let Some(order) = records::order_for_event(self.store.as_ref(), event).await? else { return Ok(None) };
+        let Decision::Apply(change) = decide(&order, event, Timestamp::now())? else { return Ok(None) };
+        if !change.capture {
+            return Ok(None);
+        }
+        let reference = change.payment.reference.clone();
+        let captured = self.gateway.capture_payment(order.payment_provider, &order.id, &reference, order.total).await;
+        let synthetic = |kind, payment_id: Option<String>, id: String| ProviderEvent {
+            provider: event.provider,
+            event_id: id,
+            event_type: format!("{} (capture)", event.event_type),
+            lookup: PaymentLookup { reference: Some(reference.clone()), payment_id, order_id: Some(order.id.clone()) },
+            kind,
+        };
+        let follow = match captured {
+            Ok(Some(capture)) if capture.completed => synthetic(
+                ProviderEventKind::Succeeded { amount: capture.amount },
+                Some(capture.payment_id.clone()),
+                format!("capture:{}", capture.payment_id),
+            ),
+            // Pending or nothing to capture: the capture's own webhook will tell.
+            Ok(_) => return Ok(Some(EventOutcome::Nothing { reason: "capture requested".into(), order: Some(order) })),
+            Err(PaymentError::Declined { code, message }) => synthetic(
+                ProviderEventKind::Failed { reason: format!("{code}: {message}") },
+                None,
+                format!("capture-declined:{reference}"),
+            ),
+            Err(e) => {
+                tracing::warn!(order_id = %order.id, error = %e, "capture failed; PayPal will deliver the approval again");
+                return Err(Error::unavailable(30));
+            }
+        };
+        Ok(Some(records::apply_provider_event(self.store.as_ref(), &follow).await?))
+    }
+
+    /// Sends the order's refunds that no provider has taken yet, noting each answer. A refund
+    /// the provider cannot take now stays due (the sweep and later deliveries retry it with the
+    /// same idempotency key); one it refuses for good is marked failed. Returns how many were
+    /// taken.
+    pub async fn send_refunds(&self, order: &Order) -> usize {
+        let Some(payment) = &order.payment else { return 0 };
+        let mut sent = 0;
+        for refund in payment.refunds.iter().filter(|r| r.state == RefundState::Requested) {
+            let request = RefundRequest {
+                provider: order.payment_provider,
+                order_id: order.id.clone(),
+                refund_id: refund.id.clone(),
+                payment_id: payment.payment_id.clone().unwrap_or_else(|| payment.reference.clone()),
+                amount: refund.amount,
+            };
+            let answer = match self.gateway.refund(&request).await {
+                Ok(accepted) => Ok(accepted.provider_refund_id),
+                Err(PaymentError::Declined { code, message }) => Err(format!("{code}: {message}")),
+                Err(e) => {
+                    tracing::warn!(order_id = %order.id, refund_id = %refund.id, error = %e, "refund not sent yet; it stays due");
+                    continue;
+                }
+            };
+            let taken = answer.is_ok();
+            match records::settle_refund_request(self.store.as_ref(), &order.id, &refund.id, answer).await {
+                Ok(_) => sent += usize::from(taken),
+                Err(e) => {
+                    tracing::warn!(order_id = %order.id, refund_id = %refund.id, error = %e, "noting the refund's answer failed; the sweep retries")
+                }
+            }
+        }
+        sent
+    }
+
+    /// The sweep (scheduled, with the reservation sweep): sends every refund still due.
+    pub async fn sweep_refunds(&self) -> Result<usize, Error> {
+        let mut sent = 0;
+        for due in records::refunds_due(self.store.as_ref(), 100).await? {
+            let Some(order) = get_order(self.store.as_ref(), &due.order_id).await? else { continue };
+            let open = order
+                .payment
+                .as_ref()
+                .and_then(|p| p.refunds.iter().find(|r| r.id == due.refund_id))
+                .is_some_and(|r| r.state == RefundState::Requested);
+            if open {
+                sent += self.send_refunds(&order).await;
+            } else {
+                // Answered already (the entry outlived its refund's answer): nothing to send.
+                records::settle_refund_request(self.store.as_ref(), &order.id, &due.refund_id, Ok(String::new()))
+                    .await?;
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// Provider ids become parts of our keys: refuse anything that is not a short printable id.
+fn check_ids(event: &ProviderEvent) -> Result<(), Error> {
+    let ok = |s: &str| !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_graphic());
+    let PaymentLookup { reference, payment_id, .. } = &event.lookup;
+    let all = std::iter::once(Some(&event.event_id)).chain([reference.as_ref(), payment_id.as_ref()]).flatten();
+    for id in all {
+        if !ok(id) {
+            return Err(Error::invalid("event", "carries an id that is empty, too long or not printable"));
+        }
+    }
+    Ok(())
+}
+
+/// What the webhook endpoints are configured with (from the environment locally, from
+/// Secrets Manager through the template on AWS). None of it is ever logged.
+pub struct WebhookSecrets {
+    /// Stripe signing secrets: the current one and, while rolling, the previous one.
+    pub stripe: Vec<String>,
+    pub stripe_tolerance_secs: i64,
+    pub razorpay: Option<String>,
+    pub paypal_webhook_id: Option<String>,
+}
+
+impl WebhookSecrets {
+    /// `STRIPE_WEBHOOK_SECRET` (several comma-separated while rolling),
+    /// `STRIPE_WEBHOOK_TOLERANCE_SECS` (default 300), `RAZORPAY_WEBHOOK_SECRET`,
+    /// `PAYPAL_WEBHOOK_ID`. A provider left unset refuses its webhooks.
+    pub fn from_env() -> Result<Self, String> {
+        // Empty or "-" is unset (the template resolves every key of the secret, used or not).
+        let var =
+            |name: &str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v != "-");
+        let stripe = var("STRIPE_WEBHOOK_SECRET")
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        let stripe_tolerance_secs = match var("STRIPE_WEBHOOK_TOLERANCE_SECS") {
+            Some(v) => v.parse().map_err(|_| "STRIPE_WEBHOOK_TOLERANCE_SECS must be a number of seconds")?,
+            None => cy_payments::webhooks::STRIPE_TOLERANCE_SECS,
+        };
+        Ok(WebhookSecrets {
+            stripe,
+            stripe_tolerance_secs,
+            razorpay: var("RAZORPAY_WEBHOOK_SECRET"),
+            paypal_webhook_id: var("PAYPAL_WEBHOOK_ID"),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Webhooks {
+    pub payments: Payments,
+    pub secrets: Arc<WebhookSecrets>,
+    pub certificates: Arc<dyn CertificateSource>,
+}
+
+pub fn router(webhooks: Webhooks) -> Router {
+    Router::new()
+        .route("/webhooks/stripe", post(stripe))
+        .route("/webhooks/razorpay", post(razorpay))
+        .route("/webhooks/paypal", post(paypal))
+        .with_state(webhooks)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn refused(provider: &str, why: Refused) -> Error {
+    tracing::warn!(provider, reason = %why, "webhook refused");
+    match why {
+        // Not the sender's fault: PayPal retries, and by then the certificate may be reachable.
+        Refused::CertificateUnavailable => Error::unavailable(60),
+        why => Error::invalid("signature", why.to_string()),
+    }
+}
+
+fn not_configured(provider: &str) -> Error {
+    // The provider retries for days: an operator can still set the secret and lose nothing.
+    tracing::error!(provider, "webhook secret not configured; refusing until it is");
+    Error::unavailable(300)
+}
+
+fn malformed(e: impl std::fmt::Display) -> Error {
+    Error::invalid("body", format!("is not an event we can read: {e}"))
+}
+
+async fn answer(payments: &Payments, event: ProviderEvent) -> ApiResult<Json<Value>> {
+    let outcome = payments.apply(&event).await?;
+    tracing::info!(provider = ?event.provider, event_id = %event.event_id, event_type = %event.event_type,
+        outcome = outcome.label(), "webhook");
+    let mut body = json!({"received": true, "outcome": outcome.label()});
+    if let Some(order) = outcome.order() {
+        body["order_id"] = json!(order.id);
+        body["status"] = json!(order.status);
+    }
+    Ok(Json(body))
+}
+
+async fn stripe(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body) -> ApiResult<Json<Value>> {
+    let body = read_body(body).await?;
+    if hooks.secrets.stripe.is_empty() {
+        return Err(not_configured("stripe").into());
+    }
+    let secrets: Vec<&str> = hooks.secrets.stripe.iter().map(String::as_str).collect();
+    let now = Timestamp::now().unix();
+    verify_stripe(header(&headers, "stripe-signature"), &body, &secrets, now, hooks.secrets.stripe_tolerance_secs)
+        .map_err(|why| refused("stripe", why))?;
+    let event = parse_stripe(&body).map_err(malformed)?;
+    answer(&hooks.payments, event).await
+}
+
+async fn razorpay(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body) -> ApiResult<Json<Value>> {
+    let body = read_body(body).await?;
+    let Some(secret) = &hooks.secrets.razorpay else { return Err(not_configured("razorpay").into()) };
+    verify_razorpay(header(&headers, "x-razorpay-signature"), &body, secret).map_err(|why| refused("razorpay", why))?;
+    let event = parse_razorpay(&body, header(&headers, "x-razorpay-event-id")).map_err(malformed)?;
+    answer(&hooks.payments, event).await
+}
+
+async fn paypal(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body) -> ApiResult<Json<Value>> {
+    let body = read_body(body).await?;
+    let Some(webhook_id) = &hooks.secrets.paypal_webhook_id else { return Err(not_configured("paypal").into()) };
+    let paypal_headers = PaypalHeaders {
+        transmission_id: header(&headers, "paypal-transmission-id"),
+        transmission_time: header(&headers, "paypal-transmission-time"),
+        transmission_sig: header(&headers, "paypal-transmission-sig"),
+        cert_url: header(&headers, "paypal-cert-url"),
+        auth_algo: header(&headers, "paypal-auth-algo"),
+    };
+    verify_paypal(&paypal_headers, &body, webhook_id, hooks.certificates.as_ref(), Timestamp::now().unix())
+        .await
+        .map_err(|why| refused("paypal", why))?;
+    let event = parse_paypal(&body).map_err(malformed)?;
+    answer(&hooks.payments, event).await
+}
+
+/// The payment gateway of a Lambda: the providers configured in the environment (see
+/// `cy_payments::providers::ProviderSettings`), or — on a stage with none configured and
+/// `PAYMENT_SIMULATOR_SECRET` set — the simulator. Neither configured is an error at start.
+pub fn gateway_from_env() -> Result<Arc<dyn PaymentGateway>, String> {
+    let settings = cy_payments::providers::ProviderSettings::from_env();
+    if settings.any_configured() {
+        let client =
+            cy_payments::providers::http_client(std::time::Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        return Ok(Arc::new(settings.providers(client)));
+    }
+    match std::env::var("PAYMENT_SIMULATOR_SECRET").ok().filter(|s| !s.trim().is_empty() && s != "-") {
+        Some(secret) => {
+            tracing::warn!("no payment provider configured: payments are SIMULATED on this stage");
+            Ok(Arc::new(cy_payments::SimulatedPayments::new(secret.as_bytes(), "")))
+        }
+        None => Err("no payment provider is configured (STRIPE_SECRET_KEY, RAZORPAY_KEY_ID/…, PAYPAL_CLIENT_ID/…) \
+                     and PAYMENT_SIMULATOR_SECRET is not set"
+            .to_owned()),
+    }
+}

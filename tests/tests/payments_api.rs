@@ -1,0 +1,426 @@
+//! Payments end to end, through the local runtime's router on the embedded store: signed
+//! webhooks verified and applied exactly once (also when delivered ten times at once and out
+//! of order), payments for expired orders refunded, mismatches flagged, cancellations and
+//! partial refunds through the provider with the order moving on its confirmation.
+
+use customiseyou_local::webhooks::{self, event_body};
+use cy_data::orders::{OutboxEvent, get_order};
+use cy_data::{Item, Query, keys};
+use cy_domain::order::{Order, OrderStatus, PaymentProvider};
+use cy_domain::payment::RefundState;
+use cy_domain::{OrderId, Timestamp};
+use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, TestApp, send, token};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const PROVIDERS: [PaymentProvider; 3] = [PaymentProvider::Stripe, PaymentProvider::Razorpay, PaymentProvider::Paypal];
+
+struct Shop {
+    app: TestApp,
+    seller: String,
+    product: String,
+}
+
+/// A seller with one product of `stock` units at 10 000 INR.
+async fn shop(stock: i64) -> Shop {
+    let app = TestApp::new().await;
+    let category = cy_data::catalog::CategoryRecord {
+        slug: cy_domain::product::CategoryId::parse("home-mugs").unwrap(),
+        name: "Mugs".into(),
+        parent: None,
+    };
+    cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.unwrap();
+    let seller = token(&app.register("seller@shop.example.in", "seller").await, "access_token");
+    let body = json!({"title": "Engraved mug", "category_id": "home-mugs", "base_price": {"amount": 10000, "currency": "INR"}, "stock": stock});
+    let created = app.call(Method::POST, "/seller/products", Some(&seller), Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    Shop { app, seller, product: created.body["id"].as_str().unwrap().to_owned() }
+}
+
+fn provider_name(p: PaymentProvider) -> &'static str {
+    webhooks::provider_name(p)
+}
+
+const SUCCEEDED: [&str; 3] = ["payment_intent.succeeded", "payment.captured", "PAYMENT.CAPTURE.COMPLETED"];
+const FAILED: [&str; 3] = ["payment_intent.payment_failed", "payment.failed", "PAYMENT.CAPTURE.DENIED"];
+const REFUNDED: [&str; 3] = ["charge.refunded", "refund.processed", "PAYMENT.CAPTURE.REFUNDED"];
+
+fn of(events: [&'static str; 3], provider: PaymentProvider) -> &'static str {
+    events[PROVIDERS.iter().position(|p| *p == provider).unwrap()]
+}
+
+impl Shop {
+    /// A customer places an order of `quantity` units with `provider`: (customer token, order id).
+    async fn order(&self, provider: PaymentProvider, quantity: u32) -> (String, OrderId) {
+        let (buyer, address) = cy_tests::seed_customer(self.app.store().as_ref()).await;
+        let body = json!({"items": [{"product_id": self.product, "quantity": quantity}], "address_id": address,
+            "payment_provider": provider_name(provider)});
+        let placed = self.app.call(Method::POST, "/orders", Some(&buyer), Some(body)).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        assert_eq!(placed.body["order"]["payment"]["reference"], placed.body["payment"]["reference"]);
+        (buyer, OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap())
+    }
+
+    async fn stored(&self, id: &OrderId) -> Order {
+        get_order(self.app.store().as_ref(), id).await.unwrap().unwrap()
+    }
+
+    /// The body the provider would send for `id` now (`amount` overrides, in minor units).
+    async fn event(&self, provider: PaymentProvider, event_type: &str, id: &OrderId, amount: Option<i64>) -> Vec<u8> {
+        let order = self.stored(id).await;
+        let facts = webhooks::facts(&order, &self.app.local.simulator).unwrap();
+        let amount = amount.map(|a| cy_domain::Money::new(a, order.total.currency).unwrap());
+        event_body(provider, event_type, &facts, amount).unwrap()
+    }
+
+    /// Delivers a provider event for `id`, signed as the provider would.
+    async fn deliver(&self, provider: PaymentProvider, event_type: &str, id: &OrderId) -> Answer {
+        let body = self.event(provider, event_type, id, None).await;
+        self.app.send(self.app.local.webhook_signer.request(provider, body).unwrap()).await
+    }
+
+    async fn stock(&self) -> i64 {
+        self.app.call(Method::GET, &format!("/products/{}", self.product), None, None).await.body["stock"]
+            .as_i64()
+            .unwrap()
+    }
+
+    async fn timeline(&self, buyer: &str, id: &OrderId) -> Vec<Value> {
+        let answer = self.app.call(Method::GET, &format!("/orders/{id}/timeline"), Some(buyer), None).await;
+        answer.body["items"].as_array().unwrap().clone()
+    }
+
+    /// The order's events still in the outbox (no relay runs in these tests).
+    async fn events(&self, id: &OrderId) -> Vec<String> {
+        let page = self.app.store().query(&Query::table(keys::OUTBOX_PARTITION).limit(1000)).await.unwrap();
+        page.items
+            .iter()
+            .map(|i: &Item| i.record::<OutboxEvent>().unwrap())
+            .filter(|e| &e.order_id == id)
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    async fn admin(&self) -> String {
+        token(&self.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.body, "access_token")
+    }
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_ten_times_at_once_changes_the_order_once() {
+    let shop = shop(30).await;
+    for provider in PROVIDERS {
+        let (buyer, id) = shop.order(provider, 1).await;
+        let body = shop.event(provider, of(SUCCEEDED, provider), &id, None).await;
+        // A provider's retries carry the very same body and headers.
+        let headers = shop.app.local.webhook_signer.headers(provider, &body).unwrap();
+        let deliveries = (0..10).map(|_| {
+            let request = webhooks::delivery(provider, body.clone(), &headers).unwrap();
+            send(shop.app.router(), request)
+        });
+        let answers = futures::future::join_all(deliveries).await;
+        let outcomes: Vec<&str> = answers.iter().map(|a| a.body["outcome"].as_str().unwrap_or("?")).collect();
+        assert!(answers.iter().all(|a| a.status == StatusCode::OK), "{provider:?}: {outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{provider:?}: {outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| **o == "duplicate").count(), 9, "{provider:?}: {outcomes:?}");
+        let order = shop.stored(&id).await;
+        assert_eq!(order.status, OrderStatus::Paid);
+        assert_eq!(order.version, 3, "placed (1), reference recorded (2), paid (3)");
+        let timeline = shop.timeline(&buyer, &id).await;
+        assert_eq!(timeline.len(), 2, "created and paid: {timeline:?}");
+        assert_eq!(timeline[1]["to"], "paid");
+        assert_eq!(shop.events(&id).await, vec!["order.created", "order.status_changed"]);
+        // Delivered again later: acknowledged, nothing changes.
+        let again = send(shop.app.router(), webhooks::delivery(provider, body.clone(), &headers).unwrap()).await;
+        assert_eq!((again.status, again.body["outcome"].as_str()), (StatusCode::OK, Some("duplicate")));
+        assert_eq!(shop.stored(&id).await.version, 3);
+    }
+}
+
+#[tokio::test]
+async fn deliveries_that_do_not_verify_are_refused_and_change_nothing() {
+    let shop = shop(5).await;
+    let (_, id) = shop.order(PaymentProvider::Stripe, 1).await;
+    let body = shop.event(PaymentProvider::Stripe, "payment_intent.succeeded", &id, None).await;
+    let signer = &shop.app.local.webhook_signer;
+    let secret = signer.stripe_secret.clone();
+    let now = Timestamp::now().unix();
+    let stripe = |header: Option<String>, body: Vec<u8>| {
+        let headers: Vec<(String, String)> = header.into_iter().map(|h| ("stripe-signature".to_owned(), h)).collect();
+        webhooks::delivery(PaymentProvider::Stripe, body, &headers).unwrap()
+    };
+    let mut tampered = body.clone();
+    let at = tampered.iter().position(|b| *b == b'1').unwrap();
+    tampered[at] = b'2';
+    let refused = [
+        stripe(Some(cy_payments::events::sign_stripe(&body, &secret, now)), tampered),
+        stripe(Some(cy_payments::events::sign_stripe(&body, "whsec_wrong", now)), body.clone()),
+        stripe(Some(cy_payments::events::sign_stripe(&body, &secret, now - 301)), body.clone()),
+        stripe(None, body.clone()),
+        stripe(Some("t=abc,v1=zz".into()), body.clone()),
+    ];
+    for request in refused {
+        let answer = shop.app.send(request).await;
+        answer.assert_error(400, "validation_failed");
+        assert!(answer.body["error"]["details"]["signature"].is_string(), "{}", answer.body);
+    }
+    // A second v1 from a rotated secret is enough.
+    let rotated = format!(
+        "{},v1={}",
+        cy_payments::events::sign_stripe(&body, "whsec_old_secret", now),
+        cy_payments::events::sign_stripe(&body, &secret, now).split("v1=").nth(1).unwrap()
+    );
+    let answer = shop.app.send(stripe(Some(rotated), body.clone())).await;
+    assert_eq!(answer.body["outcome"], "applied", "{}", answer.body);
+
+    // Razorpay: the body signed with another secret; PayPal: a certificate from elsewhere.
+    let (_, rzp) = shop.order(PaymentProvider::Razorpay, 1).await;
+    let body = shop.event(PaymentProvider::Razorpay, "payment.captured", &rzp, None).await;
+    let forged = vec![("x-razorpay-signature".to_owned(), cy_payments::events::sign_razorpay(&body, "not-the-secret"))];
+    shop.app
+        .send(webhooks::delivery(PaymentProvider::Razorpay, body, &forged).unwrap())
+        .await
+        .assert_error(400, "validation_failed");
+    let (_, pp) = shop.order(PaymentProvider::Paypal, 1).await;
+    let body = shop.event(PaymentProvider::Paypal, "PAYMENT.CAPTURE.COMPLETED", &pp, None).await;
+    let mut headers = signer.headers(PaymentProvider::Paypal, &body).unwrap();
+    for (name, value) in headers.iter_mut() {
+        if name == "paypal-cert-url" {
+            *value = "https://api.paypal.com.evil.example/cert.pem".to_owned();
+        }
+    }
+    shop.app
+        .send(webhooks::delivery(PaymentProvider::Paypal, body, &headers).unwrap())
+        .await
+        .assert_error(400, "validation_failed");
+    assert_eq!(shop.stored(&rzp).await.status, OrderStatus::PendingPayment);
+    assert_eq!(shop.stored(&pp).await.status, OrderStatus::PendingPayment);
+}
+
+#[tokio::test]
+async fn a_failed_payment_releases_the_stock_and_a_later_success_pays_the_order() {
+    let shop = shop(3).await;
+    for (n, provider) in PROVIDERS.into_iter().enumerate() {
+        let left = 3 - n as i64;
+        let (_, id) = shop.order(provider, 1).await;
+        assert_eq!(shop.stock().await, left - 1);
+        let failed = shop.deliver(provider, of(FAILED, provider), &id).await;
+        assert_eq!(failed.body["status"], "payment_failed", "{provider:?}: {}", failed.body);
+        assert_eq!(shop.stock().await, left, "{provider:?}: the units came back");
+        let paid = shop.deliver(provider, of(SUCCEEDED, provider), &id).await;
+        assert_eq!(paid.body["status"], "paid", "{}", paid.body);
+        assert_eq!(shop.stock().await, left - 1, "{provider:?}: taken again");
+        // A failure arriving after the success is stale.
+        let stale = shop.deliver(provider, of(FAILED, provider), &id).await;
+        assert_eq!((stale.body["outcome"].as_str(), stale.body["status"].as_str()), (Some("ignored"), Some("paid")));
+        assert_eq!(shop.stored(&id).await.status, OrderStatus::Paid);
+    }
+}
+
+#[tokio::test]
+async fn a_refund_delivered_before_the_success_ends_refunded() {
+    let shop = shop(4).await;
+    for provider in PROVIDERS {
+        let (_, id) = shop.order(provider, 1).await;
+        let refund = shop.deliver(provider, of(REFUNDED, provider), &id).await;
+        assert_eq!(refund.body["status"], "refunded", "{provider:?}: {}", refund.body);
+        let late_success = shop.deliver(provider, of(SUCCEEDED, provider), &id).await;
+        assert_eq!(late_success.body["outcome"], "ignored", "{}", late_success.body);
+        let order = shop.stored(&id).await;
+        assert_eq!(order.status, OrderStatus::Refunded);
+        let payment = order.payment.unwrap();
+        assert_eq!(payment.captured, Some(order.total));
+        assert_eq!(payment.refunded, order.total);
+    }
+    assert_eq!(shop.stock().await, 4, "refunded before shipping: every unit is back");
+}
+
+#[tokio::test]
+async fn a_payment_for_an_expired_order_is_refunded_not_kept() {
+    let shop = shop(2).await;
+    for provider in PROVIDERS {
+        let (buyer, id) = shop.order(provider, 1).await;
+        let later = Timestamp::now().plus_secs(16 * 60);
+        assert_eq!(cy_data::orders::expire_reservations(shop.app.store().as_ref(), later).await.unwrap(), 1);
+        let paid = shop.deliver(provider, of(SUCCEEDED, provider), &id).await;
+        assert_eq!(paid.body["outcome"], "applied", "{}", paid.body);
+        let order = shop.stored(&id).await;
+        assert_eq!(order.status, OrderStatus::Cancelled, "the order stays cancelled");
+        let payment = order.payment.clone().unwrap();
+        assert_eq!(payment.captured, Some(order.total), "the payment is on record");
+        let refund = &payment.refunds[0];
+        assert_eq!((refund.amount, refund.state), (order.total, RefundState::Submitted), "{provider:?}");
+        assert!(refund.provider_refund_id.is_some(), "the provider took the refund");
+        // The provider confirms: the money is back and the order says so.
+        let confirmed = shop.deliver(provider, of(REFUNDED, provider), &id).await;
+        assert_eq!(confirmed.body["status"], "refunded", "{}", confirmed.body);
+        let payment = shop.stored(&id).await.payment.unwrap();
+        assert_eq!(payment.refunds[0].state, RefundState::Confirmed);
+        let steps: Vec<Value> = shop.timeline(&buyer, &id).await.iter().map(|e| e["to"].clone()).collect();
+        assert_eq!(steps, vec![json!("pending_payment"), json!("cancelled"), json!("refunded")]);
+    }
+    assert_eq!(shop.stock().await, 2, "the expired orders' units stayed released");
+}
+
+#[tokio::test]
+async fn an_amount_or_currency_mismatch_is_refused_and_flagged_for_admins() {
+    let shop = shop(5).await;
+    for provider in PROVIDERS {
+        let (_, id) = shop.order(provider, 1).await;
+        let body = shop.event(provider, of(SUCCEEDED, provider), &id, Some(9_999)).await;
+        let answer = shop.app.send(shop.app.local.webhook_signer.request(provider, body).unwrap()).await;
+        assert_eq!(
+            (answer.status, answer.body["outcome"].as_str()),
+            (StatusCode::OK, Some("flagged")),
+            "{}",
+            answer.body
+        );
+        assert_eq!(shop.stored(&id).await.status, OrderStatus::PendingPayment, "never applied");
+    }
+    let admin = shop.admin().await;
+    let flags = shop.app.call(Method::GET, "/admin/payments/flags", Some(&admin), None).await;
+    let items = flags.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{}", flags.body);
+    assert!(items.iter().all(|f| f["reason"].as_str().unwrap().contains("99.99")), "{}", flags.body);
+    shop.app.call(Method::GET, "/admin/payments/flags", Some(&shop.seller), None).await.assert_error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn cancelling_a_paid_order_refunds_it_and_it_moves_when_the_provider_confirms() {
+    let shop = shop(5).await;
+    let (buyer, id) = shop.order(PaymentProvider::Stripe, 2).await;
+    shop.deliver(PaymentProvider::Stripe, "payment_intent.succeeded", &id).await;
+    assert_eq!(shop.stock().await, 3);
+    let cancel = shop.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+    assert_eq!(cancel.status, StatusCode::ACCEPTED, "{}", cancel.body);
+    assert_eq!(cancel.body["status"], "paid", "the order moves on the provider's confirmation");
+    assert_eq!(cancel.body["payment"]["refunds"][0]["state"], "submitted");
+    // Asking again sends the same refund again, not a second one.
+    let again = shop.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.body["payment"]["refunds"].as_array().unwrap().len(), 1);
+    // Meanwhile the seller cannot start on it.
+    let body = json!({"status": "processing"});
+    shop.app
+        .call(Method::PUT, &format!("/orders/{id}/status"), Some(&shop.seller), Some(body))
+        .await
+        .assert_error(409, "invalid_transition");
+    let confirmed = shop.deliver(PaymentProvider::Stripe, "charge.refunded", &id).await;
+    assert_eq!(confirmed.body["status"], "refunded", "{}", confirmed.body);
+    assert_eq!(shop.stock().await, 5, "the units are back");
+    shop.app
+        .call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None)
+        .await
+        .assert_error(409, "invalid_transition");
+}
+
+#[tokio::test]
+async fn an_admin_refunds_units_of_a_line_and_the_order_keeps_its_status() {
+    let shop = shop(5).await;
+    let (_, id) = shop.order(PaymentProvider::Razorpay, 3).await;
+    shop.deliver(PaymentProvider::Razorpay, "payment.captured", &id).await;
+    let admin = shop.admin().await;
+    let path = format!("/orders/{id}/refunds");
+    let too_many = json!({"lines": [{"line": 0, "quantity": 4}]});
+    shop.app.call(Method::POST, &path, Some(&admin), Some(too_many)).await.assert_error(400, "validation_failed");
+    let no_line = json!({"lines": [{"line": 3, "quantity": 1}]});
+    shop.app.call(Method::POST, &path, Some(&admin), Some(no_line)).await.assert_error(400, "validation_failed");
+    let one = json!({"lines": [{"line": 0, "quantity": 1}], "reason": "one mug arrived chipped"});
+    let answer = shop.app.call(Method::POST, &path, Some(&admin), Some(one)).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let order = shop.stored(&id).await;
+    let refund = order.payment.as_ref().unwrap().refunds[0].clone();
+    assert_eq!(refund.amount.amount, 10_000, "one of three units of 10 000");
+    let confirmed = shop.deliver(PaymentProvider::Razorpay, "refund.processed", &id).await;
+    assert_eq!(confirmed.body["status"], "paid", "{}", confirmed.body);
+    let payment = shop.stored(&id).await.payment.unwrap();
+    assert_eq!(payment.refunded.amount, 10_000);
+    assert_eq!(payment.refunds[0].state, RefundState::Confirmed);
+    // The rest of the line: exactly what is left.
+    let rest = json!({"lines": [{"line": 0, "quantity": 2}]});
+    let answer = shop.app.call(Method::POST, &path, Some(&admin), Some(rest)).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let more = json!({"lines": [{"line": 0, "quantity": 1}]});
+    shop.app.call(Method::POST, &path, Some(&admin), Some(more)).await.assert_error(400, "validation_failed");
+    shop.app
+        .call(Method::POST, &path, Some(&shop.seller), Some(json!({"lines": []})))
+        .await
+        .assert_error(403, "forbidden");
+}
+
+/// The contract's path on the local runtime, every step through HTTP: register → quote →
+/// order → signed webhook → paid → processing → shipped → delivered.
+#[tokio::test]
+async fn register_quote_order_pay_and_deliver() {
+    let shop = shop(5).await;
+    let app = &shop.app;
+    let buyer = token(&app.register("buyer@example.in", "customer").await, "access_token");
+    let address =
+        json!({"name": "Asha", "line1": "12 MG Road", "city": "Bengaluru", "postal_code": "560001", "country": "IN"});
+    let address = app.call(Method::POST, "/me/addresses", Some(&buyer), Some(address)).await;
+    let address_id = address.body["id"].as_str().unwrap().to_owned();
+    let quote = json!({"items": [{"product_id": shop.product, "quantity": 2}], "address_id": address_id});
+    let quote = app.call(Method::POST, "/quotes", Some(&buyer), Some(quote)).await;
+    assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
+    let order =
+        json!({"quote_token": quote.body["quote_token"], "address_id": address_id, "payment_provider": "paypal"});
+    let placed = app.call(Method::POST, "/orders", Some(&buyer), Some(order)).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    assert!(placed.body["payment"]["redirect_url"].is_string());
+    let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
+    // The customer approves on PayPal: we capture (the simulator's capture is pending) ...
+    let approved = shop.deliver(PaymentProvider::Paypal, "CHECKOUT.ORDER.APPROVED", &id).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["status"], "pending_payment");
+    // ... and PayPal reports the capture completed.
+    let paid = shop.deliver(PaymentProvider::Paypal, "PAYMENT.CAPTURE.COMPLETED", &id).await;
+    assert_eq!(paid.body["status"], "paid", "{}", paid.body);
+    let path = format!("/orders/{id}/status");
+    for (status, extra) in [
+        ("processing", json!({})),
+        ("shipped", json!({"tracking": {"carrier": "BlueDart", "number": "BD123456"}})),
+        ("delivered", json!({})),
+    ] {
+        let mut body = json!({"status": status});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let moved = app.call(Method::PUT, &path, Some(&shop.seller), Some(body)).await;
+        assert_eq!((moved.status, moved.body["status"].as_str()), (StatusCode::OK, Some(status)), "{}", moved.body);
+    }
+    let seen = app.call(Method::GET, &format!("/orders/{id}"), Some(&buyer), None).await;
+    assert_eq!(seen.body["status"], "delivered");
+    assert_eq!(seen.body["payment"]["captured"], placed.body["order"]["total"]);
+    let steps: Vec<Value> = shop.timeline(&buyer, &id).await.iter().map(|e| e["to"].clone()).collect();
+    assert_eq!(
+        steps,
+        vec![json!("pending_payment"), json!("paid"), json!("processing"), json!("shipped"), json!("delivered")]
+    );
+}
+
+#[tokio::test]
+async fn event_types_we_do_not_act_on_are_acknowledged_and_ignored() {
+    let shop = shop(1).await;
+    let bodies = [
+        (
+            PaymentProvider::Stripe,
+            json!({"id": "evt_1", "object": "event", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}),
+        ),
+        (
+            PaymentProvider::Razorpay,
+            json!({"entity": "event", "event": "order.paid", "payload": {"order": {"entity": {"id": "order_1"}}}, "created_at": 1}),
+        ),
+        (PaymentProvider::Paypal, json!({"id": "WH-1", "event_type": "CUSTOMER.DISPUTE.CREATED", "resource": {}})),
+    ];
+    for (provider, body) in bodies {
+        let request = shop.app.local.webhook_signer.request(provider, body.to_string().into_bytes()).unwrap();
+        let answer = shop.app.send(request).await;
+        assert_eq!(
+            (answer.status, answer.body["outcome"].as_str()),
+            (StatusCode::OK, Some("ignored")),
+            "{}",
+            answer.body
+        );
+    }
+    let admin = shop.admin().await;
+    let flags = shop.app.call(Method::GET, "/admin/payments/flags", Some(&admin), None).await;
+    assert_eq!(flags.body["items"], json!([]), "nothing to flag");
+}
