@@ -424,3 +424,124 @@ async fn event_types_we_do_not_act_on_are_acknowledged_and_ignored() {
     let flags = shop.app.call(Method::GET, "/admin/payments/flags", Some(&admin), None).await;
     assert_eq!(flags.body["items"], json!([]), "nothing to flag");
 }
+
+/// A provider that is down (or refuses refunds) until told otherwise, counting refund requests.
+struct Flaky {
+    inner: std::sync::Arc<cy_payments::SimulatedPayments>,
+    mode: std::sync::Mutex<&'static str>,
+    refunds_asked: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl cy_payments::PaymentGateway for Flaky {
+    async fn create_payment(
+        &self,
+        provider: PaymentProvider,
+        order: &OrderId,
+        amount: cy_domain::Money,
+    ) -> Result<cy_payments::PaymentIntent, cy_payments::PaymentError> {
+        self.inner.create_payment(provider, order, amount).await
+    }
+
+    async fn capture_payment(
+        &self,
+        provider: PaymentProvider,
+        order: &OrderId,
+        reference: &str,
+        amount: cy_domain::Money,
+    ) -> Result<Option<cy_payments::Capture>, cy_payments::PaymentError> {
+        self.inner.capture_payment(provider, order, reference, amount).await
+    }
+
+    async fn refund(
+        &self,
+        request: &cy_payments::RefundRequest,
+    ) -> Result<cy_payments::RefundAccepted, cy_payments::PaymentError> {
+        self.refunds_asked.lock().unwrap().push(request.refund_id.to_string());
+        let mode = *self.mode.lock().unwrap();
+        match mode {
+            "down" => Err(cy_payments::PaymentError::Unavailable("503 from the provider".into())),
+            "declining" => Err(cy_payments::PaymentError::Declined {
+                code: "charge_disputed".into(),
+                message: "the charge is disputed".into(),
+            }),
+            _ => self.inner.refund(request).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refund_the_provider_could_not_take_is_sent_by_the_sweep_once_even_when_sweeps_overlap() {
+    let shop = shop(5).await;
+    let flaky = std::sync::Arc::new(Flaky {
+        inner: shop.app.local.simulator.clone(),
+        mode: std::sync::Mutex::new("down"),
+        refunds_asked: std::sync::Mutex::new(Vec::new()),
+    });
+    let mut orders = shop.app.local.services.orders.clone();
+    orders.payments = flaky.clone();
+    let router = cy_http::finish(cy_api::orders::router(orders));
+    let payments = cy_api::payments::Payments { store: shop.app.store(), gateway: flaky.clone() };
+    let (buyer, id) = shop.order(PaymentProvider::Stripe, 1).await;
+    shop.deliver(PaymentProvider::Stripe, "payment_intent.succeeded", &id).await;
+
+    // The provider is down: the cancellation is accepted, its refund recorded and due.
+    let cancel =
+        send(router.clone(), cy_tests::json_request(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None))
+            .await;
+    assert_eq!(cancel.status, StatusCode::ACCEPTED, "{}", cancel.body);
+    assert_eq!(cancel.body["payment"]["refunds"][0]["state"], "requested");
+    assert_eq!(cy_data::payments::refunds_due(shop.app.store().as_ref(), 10).await.unwrap().len(), 1);
+    // Still down: the sweep leaves it due.
+    assert_eq!(payments.sweep_refunds().await.unwrap(), 0);
+    assert_eq!(cy_data::payments::refunds_due(shop.app.store().as_ref(), 10).await.unwrap().len(), 1);
+
+    // Back up: two overlapping sweeps send it with the same refund id (the idempotency key);
+    // it is taken once, noted once, and no longer due.
+    *flaky.mode.lock().unwrap() = "up";
+    let (a, b) = tokio::join!(payments.sweep_refunds(), payments.sweep_refunds());
+    assert!(a.unwrap() + b.unwrap() >= 1);
+    let asked = flaky.refunds_asked.lock().unwrap().clone();
+    let refund_id = cancel.body["payment"]["refunds"][0]["id"].as_str().unwrap();
+    assert!(asked.iter().all(|r| r == refund_id), "one refund, one idempotency key: {asked:?}");
+    let order = shop.stored(&id).await;
+    let refunds = &order.payment.as_ref().unwrap().refunds;
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].state, RefundState::Submitted);
+    assert!(cy_data::payments::refunds_due(shop.app.store().as_ref(), 10).await.unwrap().is_empty());
+    assert_eq!(payments.sweep_refunds().await.unwrap(), 0, "a later sweep has nothing to send");
+    assert_eq!(order.status, OrderStatus::Paid, "the order moves on the provider's confirmation");
+    let confirmed = shop.deliver(PaymentProvider::Stripe, "charge.refunded", &id).await;
+    assert_eq!(confirmed.body["status"], "refunded", "{}", confirmed.body);
+}
+
+#[tokio::test]
+async fn a_refund_the_provider_refuses_is_marked_failed_and_the_order_stays_paid() {
+    let shop = shop(5).await;
+    let flaky = std::sync::Arc::new(Flaky {
+        inner: shop.app.local.simulator.clone(),
+        mode: std::sync::Mutex::new("declining"),
+        refunds_asked: std::sync::Mutex::new(Vec::new()),
+    });
+    let mut orders = shop.app.local.services.orders.clone();
+    orders.payments = flaky.clone();
+    let router = cy_http::finish(cy_api::orders::router(orders));
+    let (buyer, id) = shop.order(PaymentProvider::Razorpay, 1).await;
+    shop.deliver(PaymentProvider::Razorpay, "payment.captured", &id).await;
+    let path = format!("/orders/{id}/cancel");
+    let cancel = send(router.clone(), cy_tests::json_request(Method::POST, &path, Some(&buyer), None)).await;
+    assert_eq!(cancel.status, StatusCode::ACCEPTED, "{}", cancel.body);
+    assert_eq!(cancel.body["status"], "paid");
+    assert_eq!(cancel.body["payment"]["refunds"][0]["state"], "failed");
+    assert!(cy_data::payments::refunds_due(shop.app.store().as_ref(), 10).await.unwrap().is_empty());
+    assert!(shop.events(&id).await.iter().any(|e| e == "order.payment_updated"), "the refusal is an order event");
+    let admin = shop.admin().await;
+    let flags = shop.app.call(Method::GET, "/admin/payments/flags", Some(&admin), None).await;
+    assert_eq!(flags.body["items"][0]["order_id"], id.as_str(), "admins see the refused refund: {}", flags.body);
+    // The customer may ask again: a new refund, not the refused one.
+    *flaky.mode.lock().unwrap() = "up";
+    let again = send(router, cy_tests::json_request(Method::POST, &path, Some(&buyer), None)).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    let refunds = again.body["payment"]["refunds"].as_array().unwrap();
+    assert_eq!((refunds.len(), refunds[1]["state"].as_str()), (2, Some("submitted")));
+}

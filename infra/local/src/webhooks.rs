@@ -67,7 +67,10 @@ impl WebhookSigner {
         };
         let paypal_webhook_id = match var("PAYPAL_WEBHOOK_ID") {
             Some(v) => v,
-            None => format!("WH-LOCAL-{}", &crate::kept_secret(data_dir, "paypal-webhook-id")?[..17]),
+            None => {
+                let kept = crate::kept_secret(data_dir, "paypal-webhook-id")?;
+                format!("WH-LOCAL-{}", kept.chars().filter(char::is_ascii_alphanumeric).take(17).collect::<String>())
+            }
         };
         let (key, cert) = (data_dir.join("paypal-local-key.pem"), data_dir.join("paypal-local-cert.pem"));
         let (paypal_key_pem, paypal_cert_pem) = match (std::fs::read_to_string(&key), std::fs::read_to_string(&cert)) {

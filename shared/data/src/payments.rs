@@ -43,7 +43,9 @@ pub struct PaymentFlag {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<OrderId>,
     pub reason: String,
-    pub event: ProviderEvent,
+    /// The refused event; absent for a refund the provider refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<ProviderEvent>,
     pub at: Timestamp,
 }
 
@@ -259,7 +261,7 @@ async fn flag(
         event_type: event.event_type.clone(),
         order_id: order.as_ref().map(|o| o.id.clone()),
         reason: reason.clone(),
-        event: event.clone(),
+        event: Some(event.clone()),
         at: now,
     };
     tracing::warn!(provider = ?event.provider, event_id = %event.event_id, %reason, "payment event refused and flagged");
@@ -325,6 +327,22 @@ pub async fn settle_refund_request(
                 format!("the provider refused refund {}: {reason}", refund.id)
             }
         };
+        let mut after_ops = vec![WriteOp::Delete { key: keys::refund_due(refund_id), condition: None }];
+        if answer.is_err() {
+            // Money the customer is owed did not go back: an admin must look at it.
+            let flag = FlagId::generate();
+            let record = PaymentFlag {
+                id: flag.clone(),
+                provider: order.payment_provider,
+                event_id: format!("refund:{refund_id}"),
+                event_type: "refund refused".to_owned(),
+                order_id: Some(order.id.clone()),
+                reason: note.clone(),
+                event: None,
+                at: Timestamp::now(),
+            };
+            after_ops.push(WriteOp::create(Item::from_record(&keys::payment_flag(&flag), &record)?));
+        }
         let mut after = order.clone();
         after.payment = Some(payment);
         let change = OrderChange {
@@ -333,7 +351,7 @@ pub async fn settle_refund_request(
             actor_id: None,
             note: Some(note),
             before_ops: vec![],
-            after_ops: vec![WriteOp::Delete { key: keys::refund_due(refund_id), condition: None }],
+            after_ops,
         };
         match commit_change(store, &order, change).await? {
             Committed::Done(order) => return Ok(Some(*order)),
