@@ -368,6 +368,8 @@ async fn register_quote_order_pay_and_deliver() {
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
     assert!(placed.body["payment"]["redirect_url"].is_string());
     let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
+    // Its redirect_url is the simulated approval page of the local runtime; here the signed
+    // webhooks are sent one by one instead (the page is tested below).
     // The customer approves on PayPal: we capture (the simulator's capture is pending) ...
     let approved = shop.deliver(PaymentProvider::Paypal, "CHECKOUT.ORDER.APPROVED", &id).await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
@@ -544,4 +546,18 @@ async fn a_refund_the_provider_refuses_is_marked_failed_and_the_order_stays_paid
     assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
     let refunds = again.body["payment"]["refunds"].as_array().unwrap();
     assert_eq!((refunds.len(), refunds[1]["state"].as_str()), (2, Some("submitted")));
+}
+
+#[tokio::test]
+async fn the_local_paypal_approval_page_pays_the_order() {
+    let shop = shop(2).await;
+    let (buyer, id) = shop.order(PaymentProvider::Paypal, 1).await;
+    let order = shop.app.call(Method::GET, &format!("/orders/{id}"), Some(&buyer), None).await;
+    let reference = order.body["payment"]["reference"].as_str().unwrap().to_owned();
+    let page = shop.app.call(Method::GET, &format!("/dev/paypal/approve?token={reference}"), None, None).await;
+    assert_eq!((page.status, page.body["status"].as_str()), (StatusCode::OK, Some("paid")), "{}", page.body);
+    let again = shop.app.call(Method::GET, &format!("/dev/paypal/approve?token={reference}"), None, None).await;
+    assert_eq!(again.body["status"], "paid", "approving twice changes nothing: {}", again.body);
+    assert_eq!(shop.stored(&id).await.version, 3);
+    shop.app.call(Method::GET, "/dev/paypal/approve?token=NOPE", None, None).await.assert_error(404, "not_found");
 }

@@ -164,7 +164,8 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
     let services = Services { accounts, catalog, quoting, orders, files, events: LocalQueue::new(), webhooks };
-    let router = router(&services).merge(webhooks::dev_router(store.clone(), simulator.clone()));
+    let dev = webhooks::dev_router(store.clone(), simulator.clone(), services.webhooks.payments.clone());
+    let router = router(&services).merge(dev);
     Ok(Local {
         router,
         store,

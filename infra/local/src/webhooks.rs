@@ -216,11 +216,55 @@ pub fn facts(order: &Order, simulator: &SimulatedPayments) -> Result<PaymentFact
 struct DevState {
     store: Arc<dyn Store>,
     simulator: Arc<SimulatedPayments>,
+    payments: cy_api::payments::Payments,
 }
 
-/// `GET /dev/payments/{order_id}`: the facts a sender needs. Local only.
-pub fn dev_router(store: Arc<dyn Store>, simulator: Arc<SimulatedPayments>) -> Router {
-    Router::new().route("/dev/payments/{order_id}", get(dev_facts)).with_state(DevState { store, simulator })
+/// `GET /dev/payments/{order_id}`: the facts a sender needs. `GET /dev/paypal/approve?token=`:
+/// the simulated PayPal approval page an order's `redirect_url` points at. Local only.
+pub fn dev_router(
+    store: Arc<dyn Store>,
+    simulator: Arc<SimulatedPayments>,
+    payments: cy_api::payments::Payments,
+) -> Router {
+    Router::new()
+        .route("/dev/payments/{order_id}", get(dev_facts))
+        .route("/dev/paypal/approve", get(dev_paypal_approve))
+        .with_state(DevState { store, simulator, payments })
+}
+
+#[derive(Deserialize)]
+struct ApproveParams {
+    token: String,
+}
+
+/// The customer "approves" on the simulated PayPal page: PayPal then tells us the order was
+/// approved (we capture) and, the capture done, that it completed — the two webhooks a real
+/// approval brings, applied in-process (they come from this runtime, so nothing to verify).
+async fn dev_paypal_approve(
+    State(dev): State<DevState>,
+    axum::extract::Query(params): axum::extract::Query<ApproveParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let lookup = cy_domain::payment::PaymentLookup { reference: Some(params.token), ..Default::default() };
+    let probe = cy_domain::payment::ProviderEvent {
+        provider: PaymentProvider::Paypal,
+        event_id: String::new(),
+        event_type: String::new(),
+        lookup,
+        kind: cy_domain::payment::ProviderEventKind::Ignored,
+    };
+    let order = cy_data::payments::order_for_event(dev.store.as_ref(), &probe)
+        .await?
+        .ok_or_else(|| Error::not_found("The PayPal order"))?;
+    let mut outcome = "ignored";
+    for event_type in ["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED"] {
+        let order = get_order(dev.store.as_ref(), &order.id).await?.ok_or_else(Error::internal)?;
+        let body = event_body(PaymentProvider::Paypal, event_type, &facts(&order, &dev.simulator)?, None)
+            .map_err(|_| Error::internal())?;
+        let event = cy_payments::events::parse_paypal(&body).map_err(|_| Error::internal())?;
+        outcome = dev.payments.apply(&event).await?.label();
+    }
+    let order = get_order(dev.store.as_ref(), &order.id).await?.ok_or_else(Error::internal)?;
+    Ok(Json(serde_json::json!({"order_id": order.id, "status": order.status, "outcome": outcome})))
 }
 
 async fn dev_facts(State(dev): State<DevState>, UrlPath(order_id): UrlPath<String>) -> ApiResult<Json<PaymentFacts>> {
@@ -339,4 +383,38 @@ pub async fn send_webhook(
     }
     let answer = request.body(body).send().await?;
     Ok((answer.status().as_u16(), answer.text().await.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime and a later `send-webhook` process load the same kept secrets and key: what
+    /// one signs, the other verifies.
+    #[tokio::test]
+    async fn a_signer_loaded_again_from_the_data_dir_signs_what_the_runtime_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = WebhookSigner::load(dir.path()).unwrap();
+        let sender = WebhookSigner::load(dir.path()).unwrap();
+        assert_eq!(runtime.paypal_webhook_id, sender.paypal_webhook_id);
+        let body = br#"{"id":"WH-1","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{}}"#;
+        let headers = sender.headers(PaymentProvider::Paypal, body).unwrap();
+        let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let paypal = cy_payments::webhooks::PaypalHeaders {
+            transmission_id: get("paypal-transmission-id"),
+            transmission_time: get("paypal-transmission-time"),
+            transmission_sig: get("paypal-transmission-sig"),
+            cert_url: get("paypal-cert-url"),
+            auth_algo: get("paypal-auth-algo"),
+        };
+        let verified = cy_payments::webhooks::verify_paypal(
+            &paypal,
+            body,
+            &runtime.paypal_webhook_id,
+            &runtime.certificates(),
+            Timestamp::now().unix(),
+        )
+        .await;
+        assert_eq!(verified, Ok(()));
+    }
 }
