@@ -179,3 +179,26 @@ pub async fn seed_customer(store: &dyn cy_data::Store) -> (String, String) {
     let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), None).unwrap();
     (keys.issue(&user.id, Role::Customer, &SessionId::generate(), now).unwrap(), address.id.to_string())
 }
+
+/// A marketplace with one seller and one product: `stock` units at 10 000 INR, no options.
+pub struct Shop {
+    pub app: TestApp,
+    /// The seller's access token.
+    pub seller: String,
+    pub product: String,
+}
+
+pub async fn shop(stock: i64) -> Shop {
+    let app = TestApp::new().await;
+    let category = cy_data::catalog::CategoryRecord {
+        slug: cy_domain::product::CategoryId::parse("home-mugs").expect("slug"),
+        name: "Mugs".into(),
+        parent: None,
+    };
+    cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.expect("category");
+    let seller = token(&app.register("seller@shop.example.in", "seller").await, "access_token");
+    let body = json!({"title": "Plain mug", "category_id": "home-mugs", "base_price": {"amount": 10000, "currency": "INR"}, "stock": stock});
+    let created = app.call(Method::POST, "/seller/products", Some(&seller), Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    Shop { app, seller, product: created.body["id"].as_str().expect("product id").to_owned() }
+}

@@ -5,34 +5,12 @@ use std::sync::Arc;
 
 use cy_domain::order::{Actor, OrderStatus};
 use cy_domain::{OrderId, Timestamp};
-use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, TestApp, json_request, send, token};
+use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, Shop, TestApp, json_request, send, shop, token};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn customer(app: &TestApp) -> (String, String) {
     cy_tests::seed_customer(app.store().as_ref()).await
-}
-
-struct Shop {
-    app: TestApp,
-    seller: String,
-    product: String,
-}
-
-/// A seller with one product of `stock` units at 10 000 INR, no options.
-async fn shop(stock: i64) -> Shop {
-    let app = TestApp::new().await;
-    let category = cy_data::catalog::CategoryRecord {
-        slug: cy_domain::product::CategoryId::parse("home-mugs").unwrap(),
-        name: "Mugs".into(),
-        parent: None,
-    };
-    cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.unwrap();
-    let seller = token(&app.register("seller@shop.example.in", "seller").await, "access_token");
-    let body = json!({"title": "Plain mug", "category_id": "home-mugs", "base_price": {"amount": 10000, "currency": "INR"}, "stock": stock});
-    let created = app.call(Method::POST, "/seller/products", Some(&seller), Some(body)).await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    Shop { app, seller, product: created.body["id"].as_str().unwrap().to_owned() }
 }
 
 fn order_body(product: &str, address: &str, quantity: u32) -> Value {

@@ -9,37 +9,11 @@ use cy_data::{Item, Query, keys};
 use cy_domain::order::{Order, OrderStatus, PaymentProvider};
 use cy_domain::payment::RefundState;
 use cy_domain::{OrderId, Timestamp};
-use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, TestApp, send, token};
+use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, Shop, send, shop, token};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const PROVIDERS: [PaymentProvider; 3] = [PaymentProvider::Stripe, PaymentProvider::Razorpay, PaymentProvider::Paypal];
-
-struct Shop {
-    app: TestApp,
-    seller: String,
-    product: String,
-}
-
-/// A seller with one product of `stock` units at 10 000 INR.
-async fn shop(stock: i64) -> Shop {
-    let app = TestApp::new().await;
-    let category = cy_data::catalog::CategoryRecord {
-        slug: cy_domain::product::CategoryId::parse("home-mugs").unwrap(),
-        name: "Mugs".into(),
-        parent: None,
-    };
-    cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.unwrap();
-    let seller = token(&app.register("seller@shop.example.in", "seller").await, "access_token");
-    let body = json!({"title": "Engraved mug", "category_id": "home-mugs", "base_price": {"amount": 10000, "currency": "INR"}, "stock": stock});
-    let created = app.call(Method::POST, "/seller/products", Some(&seller), Some(body)).await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    Shop { app, seller, product: created.body["id"].as_str().unwrap().to_owned() }
-}
-
-fn provider_name(p: PaymentProvider) -> &'static str {
-    webhooks::provider_name(p)
-}
+const PROVIDERS: [PaymentProvider; 3] = PaymentProvider::ALL;
 
 const SUCCEEDED: [&str; 3] = ["payment_intent.succeeded", "payment.captured", "PAYMENT.CAPTURE.COMPLETED"];
 const FAILED: [&str; 3] = ["payment_intent.payment_failed", "payment.failed", "PAYMENT.CAPTURE.DENIED"];
@@ -49,12 +23,27 @@ fn of(events: [&'static str; 3], provider: PaymentProvider) -> &'static str {
     events[PROVIDERS.iter().position(|p| *p == provider).unwrap()]
 }
 
-impl Shop {
+/// What these tests do with a shop.
+trait Payments {
     /// A customer places an order of `quantity` units with `provider`: (customer token, order id).
+    async fn order(&self, provider: PaymentProvider, quantity: u32) -> (String, OrderId);
+    async fn stored(&self, id: &OrderId) -> Order;
+    /// The body the provider would send for `id` now (`amount` overrides, in minor units).
+    async fn event(&self, provider: PaymentProvider, event_type: &str, id: &OrderId, amount: Option<i64>) -> Vec<u8>;
+    /// Delivers a provider event for `id`, signed as the provider would.
+    async fn deliver(&self, provider: PaymentProvider, event_type: &str, id: &OrderId) -> Answer;
+    async fn stock(&self) -> i64;
+    async fn timeline(&self, buyer: &str, id: &OrderId) -> Vec<Value>;
+    /// The order's events still in the outbox (no relay runs in these tests).
+    async fn events(&self, id: &OrderId) -> Vec<String>;
+    async fn admin(&self) -> String;
+}
+
+impl Payments for Shop {
     async fn order(&self, provider: PaymentProvider, quantity: u32) -> (String, OrderId) {
         let (buyer, address) = cy_tests::seed_customer(self.app.store().as_ref()).await;
         let body = json!({"items": [{"product_id": self.product, "quantity": quantity}], "address_id": address,
-            "payment_provider": provider_name(provider)});
+            "payment_provider": provider.as_str()});
         let placed = self.app.call(Method::POST, "/orders", Some(&buyer), Some(body)).await;
         assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
         assert_eq!(placed.body["order"]["payment"]["reference"], placed.body["payment"]["reference"]);
@@ -65,7 +54,6 @@ impl Shop {
         get_order(self.app.store().as_ref(), id).await.unwrap().unwrap()
     }
 
-    /// The body the provider would send for `id` now (`amount` overrides, in minor units).
     async fn event(&self, provider: PaymentProvider, event_type: &str, id: &OrderId, amount: Option<i64>) -> Vec<u8> {
         let order = self.stored(id).await;
         let facts = webhooks::facts(&order, &self.app.local.simulator).unwrap();
@@ -73,7 +61,6 @@ impl Shop {
         event_body(provider, event_type, &facts, amount).unwrap()
     }
 
-    /// Delivers a provider event for `id`, signed as the provider would.
     async fn deliver(&self, provider: PaymentProvider, event_type: &str, id: &OrderId) -> Answer {
         let body = self.event(provider, event_type, id, None).await;
         self.app.send(self.app.local.webhook_signer.request(provider, body).unwrap()).await
@@ -90,7 +77,6 @@ impl Shop {
         answer.body["items"].as_array().unwrap().clone()
     }
 
-    /// The order's events still in the outbox (no relay runs in these tests).
     async fn events(&self, id: &OrderId) -> Vec<String> {
         let page = self.app.store().query(&Query::table(keys::OUTBOX_PARTITION).limit(1000)).await.unwrap();
         page.items

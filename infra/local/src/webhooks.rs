@@ -55,7 +55,7 @@ impl WebhookSigner {
     /// `RAZORPAY_WEBHOOK_SECRET`, `PAYPAL_WEBHOOK_ID`) or kept in `data_dir`, and the local
     /// PayPal certificate (made once and kept there).
     pub fn load(data_dir: &Path) -> Result<WebhookSigner, StartError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let var = cy_payments::env_setting;
         let stripe_secret = match var("STRIPE_WEBHOOK_SECRET") {
             // While rolling, the first one signs.
             Some(v) => v.split(',').next().unwrap_or_default().trim().to_owned(),
@@ -136,7 +136,7 @@ pub fn delivery(
 ) -> Result<http::Request<Body>, StartError> {
     let mut request = http::Request::builder()
         .method("POST")
-        .uri(format!("/webhooks/{}", provider_name(provider)))
+        .uri(format!("/webhooks/{}", provider.as_str()))
         .header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(name.as_str(), value.as_str());
@@ -145,14 +145,6 @@ pub fn delivery(
 }
 
 impl WebhookSigner {}
-
-pub fn provider_name(provider: PaymentProvider) -> &'static str {
-    match provider {
-        PaymentProvider::Stripe => "stripe",
-        PaymentProvider::Razorpay => "razorpay",
-        PaymentProvider::Paypal => "paypal",
-    }
-}
 
 /// What a provider knows of an order's payment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -244,15 +236,7 @@ async fn dev_paypal_approve(
     State(dev): State<DevState>,
     axum::extract::Query(params): axum::extract::Query<ApproveParams>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let lookup = cy_domain::payment::PaymentLookup { reference: Some(params.token), ..Default::default() };
-    let probe = cy_domain::payment::ProviderEvent {
-        provider: PaymentProvider::Paypal,
-        event_id: String::new(),
-        event_type: String::new(),
-        lookup,
-        kind: cy_domain::payment::ProviderEventKind::Ignored,
-    };
-    let order = cy_data::payments::order_for_event(dev.store.as_ref(), &probe)
+    let order = cy_data::payments::order_by_payment_ref(dev.store.as_ref(), PaymentProvider::Paypal, &params.token)
         .await?
         .ok_or_else(|| Error::not_found("The PayPal order"))?;
     let mut outcome = "ignored";
@@ -367,17 +351,12 @@ pub async fn send_webhook(
     }
     let facts: PaymentFacts = answer.json().await?;
     if facts.provider != provider {
-        return Err(format!(
-            "order {order} is paid with {}, not {}",
-            provider_name(facts.provider),
-            provider_name(provider)
-        )
-        .into());
+        return Err(format!("order {order} is paid with {}, not {}", facts.provider.as_str(), provider.as_str()).into());
     }
     let amount = amount.map(|a| Money::new(a, facts.amount.currency)).transpose()?;
     let body = event_body(provider, event_type, &facts, amount)?;
     let mut request =
-        client.post(format!("{url}/webhooks/{}", provider_name(provider))).header("content-type", "application/json");
+        client.post(format!("{url}/webhooks/{}", provider.as_str())).header("content-type", "application/json");
     for (name, value) in signer.headers(provider, &body)? {
         request = request.header(name, value);
     }

@@ -178,9 +178,7 @@ impl WebhookSecrets {
     /// `STRIPE_WEBHOOK_TOLERANCE_SECS` (default 300), `RAZORPAY_WEBHOOK_SECRET`,
     /// `PAYPAL_WEBHOOK_ID`. A provider left unset refuses its webhooks.
     pub fn from_env() -> Result<Self, String> {
-        // Empty or "-" is unset (the template resolves every key of the secret, used or not).
-        let var =
-            |name: &str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v != "-");
+        let var = cy_payments::env_setting;
         let stripe = var("STRIPE_WEBHOOK_SECRET")
             .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default();
@@ -295,7 +293,7 @@ pub fn gateway_from_env() -> Result<Arc<dyn PaymentGateway>, String> {
             cy_payments::providers::http_client(std::time::Duration::from_secs(10)).map_err(|e| e.to_string())?;
         return Ok(Arc::new(settings.providers(client)));
     }
-    match std::env::var("PAYMENT_SIMULATOR_SECRET").ok().filter(|s| !s.trim().is_empty() && s != "-") {
+    match cy_payments::env_setting("PAYMENT_SIMULATOR_SECRET") {
         Some(secret) => {
             tracing::warn!("no payment provider configured: payments are SIMULATED on this stage");
             Ok(Arc::new(cy_payments::SimulatedPayments::new(secret.as_bytes(), "")))

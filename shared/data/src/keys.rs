@@ -233,25 +233,17 @@ pub fn cart_line(customer: &UserId, line_id: &str) -> Key {
     Key::new(user_partition(customer), format!("{CART_PREFIX}{line_id}"))
 }
 
-fn provider_name(provider: PaymentProvider) -> &'static str {
-    match provider {
-        PaymentProvider::Stripe => "stripe",
-        PaymentProvider::Razorpay => "razorpay",
-        PaymentProvider::Paypal => "paypal",
-    }
-}
-
 /// Which order a provider's payment id belongs to: written when the payment is opened (its
 /// reference) and when money is collected (Razorpay payment id, PayPal capture id), so a
 /// webhook finds its order in one read.
 pub fn payment_ref(provider: PaymentProvider, id: &str) -> Key {
-    Key::new(format!("PAYREF#{}#{id}", provider_name(provider)), "PAYREF")
+    Key::new(format!("PAYREF#{}#{id}", provider.as_str()), "PAYREF")
 }
 
 /// A provider event seen: created in the same transaction as the change it made, so a second
 /// delivery finds it and changes nothing.
 pub fn provider_event(provider: PaymentProvider, event_id: &str) -> Key {
-    Key::new(format!("PEVT#{}#{event_id}", provider_name(provider)), "PEVT")
+    Key::new(format!("PEVT#{}#{event_id}", provider.as_str()), "PEVT")
 }
 
 /// Payment events refused for admins to look at, newest last.

@@ -135,12 +135,23 @@ pub async fn order_for_event(store: &dyn Store, event: &ProviderEvent) -> Result
         return Ok(Some(order));
     }
     for id in [&event.lookup.reference, &event.lookup.payment_id].into_iter().flatten() {
-        if let Some(item) = store.get(&keys::payment_ref(event.provider, id)).await? {
-            let found: PaymentRef = item.record()?;
-            return get_order(store, &found.order_id).await;
+        if let Some(order) = order_by_payment_ref(store, event.provider, id).await? {
+            return Ok(Some(order));
         }
     }
     Ok(None)
+}
+
+/// The order a provider's reference or payment id belongs to, if we recorded it.
+pub async fn order_by_payment_ref(
+    store: &dyn Store,
+    provider: PaymentProvider,
+    id: &str,
+) -> Result<Option<Order>, Error> {
+    match store.get(&keys::payment_ref(provider, id)).await? {
+        Some(item) => get_order(store, &item.record::<PaymentRef>()?.order_id).await,
+        None => Ok(None),
+    }
 }
 
 fn claim_write(

@@ -159,13 +159,22 @@ pub enum PaymentProvider {
 }
 
 impl PaymentProvider {
-    pub fn parse(raw: &str) -> Result<Self, Error> {
-        match raw {
-            "stripe" => Ok(PaymentProvider::Stripe),
-            "razorpay" => Ok(PaymentProvider::Razorpay),
-            "paypal" => Ok(PaymentProvider::Paypal),
-            _ => Err(Error::bad_request("must be stripe, razorpay or paypal")),
+    pub const ALL: [PaymentProvider; 3] = [PaymentProvider::Stripe, PaymentProvider::Razorpay, PaymentProvider::Paypal];
+
+    /// The provider's name as the contract spells it (`payment_provider`, webhook paths).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentProvider::Stripe => "stripe",
+            PaymentProvider::Razorpay => "razorpay",
+            PaymentProvider::Paypal => "paypal",
         }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == raw)
+            .ok_or_else(|| Error::bad_request("must be stripe, razorpay or paypal"))
     }
 }
 

@@ -20,6 +20,18 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
+/// A payment setting as configured: trimmed; empty or `-` means unset ("-" is how a deployment
+/// says "not used" where a value must exist, e.g. a Secrets Manager key resolved into the
+/// template). Every payment setting is read through this.
+pub fn setting(raw: Option<String>) -> Option<String> {
+    raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v != "-")
+}
+
+/// [`setting`] of the environment variable `name`.
+pub fn env_setting(name: &str) -> Option<String> {
+    setting(std::env::var(name).ok())
+}
+
 /// What a client needs to pay: the provider's reference and, per provider, a client secret
 /// (Stripe) or a page to send the customer to (PayPal).
 #[derive(Clone, Debug, PartialEq, Serialize)]

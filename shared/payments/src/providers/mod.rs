@@ -147,9 +147,7 @@ impl ProviderSettings {
     }
 
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> ProviderSettings {
-        // "-" is how a deployment says "not used" where a value must exist (a Secrets Manager
-        // key resolved into the template).
-        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v != "-");
+        let get = |name: &str| crate::setting(var(name));
         let defaults = ProviderSettings::default();
         ProviderSettings {
             stripe_secret_key: get("STRIPE_SECRET_KEY"),
