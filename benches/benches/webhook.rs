@@ -10,25 +10,16 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use cy_domain::order::PaymentProvider;
-use cy_tests::{TestApp, json_request, seed_customer, send, token};
+use cy_tests::{json_request, seed_customer, send};
 use http::{Method, StatusCode};
 use serde_json::json;
 
 fn webhook(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (app, buyer, address, product) = runtime.block_on(async {
-        let app = TestApp::new().await;
-        let category = cy_data::catalog::CategoryRecord {
-            slug: cy_data::catalog::CategoryId::parse("home-mugs").expect("slug"),
-            name: "Mugs".into(),
-            parent: None,
-        };
-        cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.expect("category");
-        let seller = token(&app.register("bench.seller@example.in", "seller").await, "access_token");
-        let body = json!({"title": "Bench mug", "category_id": "home-mugs", "base_price": {"amount": 49900, "currency": "INR"}, "stock": 1_000_000});
-        let product = app.call(Method::POST, "/seller/products", Some(&seller), Some(body)).await.body;
-        let (buyer, address) = seed_customer(app.store().as_ref()).await;
-        (app, buyer, address, product["id"].as_str().expect("product id").to_owned())
+        let shop = cy_tests::shop(1_000_000).await;
+        let (buyer, address) = seed_customer(shop.app.store().as_ref()).await;
+        (shop.app, buyer, address, shop.product)
     });
     let order_body =
         json!({"items": [{"product_id": product, "quantity": 1}], "address_id": address, "payment_provider": "stripe"});

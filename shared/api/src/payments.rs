@@ -290,7 +290,7 @@ pub fn gateway_from_env() -> Result<Arc<dyn PaymentGateway>, String> {
     let settings = cy_payments::providers::ProviderSettings::from_env();
     if settings.any_configured() {
         let client =
-            cy_payments::providers::http_client(std::time::Duration::from_secs(10)).map_err(|e| e.to_string())?;
+            cy_payments::providers::http_client(cy_payments::providers::DEFAULT_TIMEOUT).map_err(|e| e.to_string())?;
         return Ok(Arc::new(settings.providers(client)));
     }
     match cy_payments::env_setting("PAYMENT_SIMULATOR_SECRET") {

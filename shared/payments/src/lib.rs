@@ -97,13 +97,6 @@ pub enum PaymentError {
     NotConfigured(String),
 }
 
-impl PaymentError {
-    /// Whether trying again later (same idempotency key) may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, PaymentError::Unavailable(_) | PaymentError::Unknown(_))
-    }
-}
-
 impl From<PaymentError> for Error {
     fn from(e: PaymentError) -> Error {
         match e {
