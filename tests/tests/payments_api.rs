@@ -413,11 +413,25 @@ async fn event_types_we_do_not_act_on_are_acknowledged_and_ignored() {
     assert_eq!(flags.body["items"], json!([]), "nothing to flag");
 }
 
-/// A provider that is down (or refuses refunds) until told otherwise, counting refund requests.
+/// The simulator, misbehaving as told: `down` and `declining` refunds until told otherwise;
+/// `opening_orders` like Razorpay's Orders API, which takes no idempotency key: every create
+/// call opens a new payment (numbered), slowly enough for two calls to overlap.
 struct Flaky {
     inner: std::sync::Arc<cy_payments::SimulatedPayments>,
     mode: std::sync::Mutex<&'static str>,
     refunds_asked: std::sync::Mutex<Vec<String>>,
+    opened: std::sync::atomic::AtomicUsize,
+}
+
+impl Flaky {
+    fn new(shop: &Shop, mode: &'static str) -> std::sync::Arc<Flaky> {
+        std::sync::Arc::new(Flaky {
+            inner: shop.app.local.simulator.clone(),
+            mode: std::sync::Mutex::new(mode),
+            refunds_asked: std::sync::Mutex::new(Vec::new()),
+            opened: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -428,7 +442,14 @@ impl cy_payments::PaymentGateway for Flaky {
         order: &OrderId,
         amount: cy_domain::Money,
     ) -> Result<cy_payments::PaymentIntent, cy_payments::PaymentError> {
-        self.inner.create_payment(provider, order, amount).await
+        if *self.mode.lock().unwrap() != "opening_orders" {
+            return self.inner.create_payment(provider, order, amount).await;
+        }
+        let n = self.opened.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut intent = self.inner.create_payment(provider, order, amount).await?;
+        intent.reference = format!("{}{n}", intent.reference);
+        Ok(intent)
     }
 
     async fn capture_payment(
@@ -461,11 +482,7 @@ impl cy_payments::PaymentGateway for Flaky {
 #[tokio::test]
 async fn a_refund_the_provider_could_not_take_is_sent_by_the_sweep_once_even_when_sweeps_overlap() {
     let shop = shop(5).await;
-    let flaky = std::sync::Arc::new(Flaky {
-        inner: shop.app.local.simulator.clone(),
-        mode: std::sync::Mutex::new("down"),
-        refunds_asked: std::sync::Mutex::new(Vec::new()),
-    });
+    let flaky = Flaky::new(&shop, "down");
     let mut orders = shop.app.local.services.orders.clone();
     orders.payments = flaky.clone();
     let router = cy_http::finish(cy_api::orders::router(orders));
@@ -506,11 +523,7 @@ async fn a_refund_the_provider_could_not_take_is_sent_by_the_sweep_once_even_whe
 #[tokio::test]
 async fn a_refund_the_provider_refuses_is_marked_failed_and_the_order_stays_paid() {
     let shop = shop(5).await;
-    let flaky = std::sync::Arc::new(Flaky {
-        inner: shop.app.local.simulator.clone(),
-        mode: std::sync::Mutex::new("declining"),
-        refunds_asked: std::sync::Mutex::new(Vec::new()),
-    });
+    let flaky = Flaky::new(&shop, "declining");
     let mut orders = shop.app.local.services.orders.clone();
     orders.payments = flaky.clone();
     let router = cy_http::finish(cy_api::orders::router(orders));
@@ -532,6 +545,43 @@ async fn a_refund_the_provider_refuses_is_marked_failed_and_the_order_stays_paid
     assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
     let refunds = again.body["payment"]["refunds"].as_array().unwrap();
     assert_eq!((refunds.len(), refunds[1]["state"].as_str()), (2, Some("submitted")));
+}
+
+/// A double submit whose two attempts each opened a Razorpay order: both answers name the one
+/// recorded (the one webhooks find), so the customer cannot pay an orphan.
+#[tokio::test]
+async fn a_double_submit_that_opened_two_razorpay_orders_answers_the_recorded_one_both_times() {
+    let shop = shop(5).await;
+    let razorpay = Flaky::new(&shop, "opening_orders");
+    let mut orders = shop.app.local.services.orders.clone();
+    orders.payments = razorpay.clone();
+    let router = cy_http::finish(cy_api::orders::router(orders));
+    let (buyer, address) = cy_tests::seed_customer(shop.app.store().as_ref()).await;
+    let body = json!({"items": [{"product_id": shop.product, "quantity": 1}], "address_id": address,
+        "payment_provider": "razorpay"});
+    let attempt = || {
+        let mut request = cy_tests::json_request(Method::POST, "/orders", Some(&buyer), Some(body.clone()));
+        request.headers_mut().insert("idempotency-key", http::HeaderValue::from_static("checkout-7f3a"));
+        send(router.clone(), request)
+    };
+    let (first, second) = tokio::join!(attempt(), attempt());
+    assert_eq!(
+        (first.status, second.status),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{} {}",
+        first.body,
+        second.body
+    );
+    assert_eq!(razorpay.opened.load(std::sync::atomic::Ordering::SeqCst), 2, "both attempts opened a Razorpay order");
+    assert_eq!(first.body["order"]["id"], second.body["order"]["id"], "one order");
+    let id = OrderId::parse(first.body["order"]["id"].as_str().unwrap()).unwrap();
+    let recorded = shop.stored(&id).await.payment.expect("a payment recorded").reference;
+    for answer in [&first, &second] {
+        assert_eq!(answer.body["payment"]["reference"], recorded.as_str(), "{}", answer.body);
+        assert_eq!(answer.body["order"]["payment"]["reference"], recorded.as_str(), "{}", answer.body);
+    }
+    let paid = shop.deliver(PaymentProvider::Razorpay, "payment.captured", &id).await;
+    assert_eq!(paid.body["status"], "paid", "{}", paid.body);
 }
 
 #[tokio::test]

@@ -256,13 +256,7 @@ impl Orders {
         };
         let payment = match (&order.payment, order.payment_provider) {
             // Razorpay orders take no idempotency key: a replay answers the one recorded.
-            (Some(recorded), PaymentProvider::Razorpay) => PaymentIntent {
-                provider: order.payment_provider,
-                reference: recorded.reference.clone(),
-                amount: order.total,
-                client_secret: None,
-                redirect_url: None,
-            },
+            (Some(recorded), PaymentProvider::Razorpay) => recorded_intent(&order, &recorded.reference),
             // Stripe and PayPal creations are idempotent per order (their idempotency keys),
             // so a replay gets the same payment back, with its client secret or approval link.
             _ => self.payments.create_payment(order.payment_provider, &order.id, order.total).await.map_err(|e| {
@@ -272,7 +266,26 @@ impl Orders {
         };
         // Which order the provider's reference belongs to, so its webhooks find it.
         let order = payment_records::record_payment_reference(self.store.as_ref(), &order, &payment.reference).await?;
+        // Two first attempts at once (a double submit with one key) may each have opened a
+        // Razorpay order; only the recorded one is found by webhooks, so every answer names it —
+        // never an orphan the customer could pay but we would not recognise.
+        let payment = match &order.payment {
+            Some(recorded) if recorded.reference != payment.reference => recorded_intent(&order, &recorded.reference),
+            _ => payment,
+        };
         Ok((StatusCode::CREATED, Placed { order, payment }))
+    }
+}
+
+/// The payment already recorded for an order, answered without asking the provider again
+/// (Razorpay's checkout needs only its order id).
+fn recorded_intent(order: &Order, reference: &str) -> PaymentIntent {
+    PaymentIntent {
+        provider: order.payment_provider,
+        reference: reference.to_owned(),
+        amount: order.total,
+        client_secret: None,
+        redirect_url: None,
     }
 }
 
