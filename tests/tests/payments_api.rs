@@ -334,6 +334,40 @@ async fn an_admin_refunds_units_of_a_line_and_the_order_keeps_its_status() {
         .assert_error(403, "forbidden");
 }
 
+/// An admin's partial refund sent twice (a double click, a retry after a timeout) — one after
+/// the other and both at once — refunds once; the key with another body is 409.
+#[tokio::test]
+async fn a_partial_refund_sent_twice_with_one_idempotency_key_refunds_once() {
+    let shop = shop(5).await;
+    let (_, id) = shop.order(PaymentProvider::Stripe, 3).await;
+    shop.deliver(PaymentProvider::Stripe, "payment_intent.succeeded", &id).await;
+    let admin = shop.admin().await;
+    let path = format!("/orders/{id}/refunds");
+    let one = json!({"lines": [{"line": 0, "quantity": 1}], "reason": "chipped"});
+    let refund = |key: &'static str, body: &Value| {
+        let mut request = cy_tests::json_request(Method::POST, &path, Some(&admin), Some(body.clone()));
+        request.headers_mut().insert("idempotency-key", http::HeaderValue::from_static(key));
+        shop.app.send(request)
+    };
+    let refunds = || async { shop.stored(&id).await.payment.unwrap().refunds };
+
+    let first = refund("refund-a", &one).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let again = refund("refund-a", &one).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_eq!(again.body["payment"]["refunds"], first.body["payment"]["refunds"], "the same refund, not a second");
+    assert_eq!(refunds().await.len(), 1);
+    let two = json!({"lines": [{"line": 0, "quantity": 2}]});
+    refund("refund-a", &two).await.assert_error(409, "idempotency_key_reused");
+
+    let (a, b) = tokio::join!(refund("refund-b", &one), refund("refund-b", &one));
+    assert_eq!((a.status, b.status), (StatusCode::ACCEPTED, StatusCode::ACCEPTED), "{} {}", a.body, b.body);
+    let refunds = refunds().await;
+    assert_eq!(refunds.len(), 2, "one refund per key: {refunds:?}");
+    assert_eq!(refunds.iter().map(|r| r.amount.amount).sum::<i64>(), 20_000);
+    assert_eq!(shop.stored(&id).await.status, OrderStatus::Paid);
+}
+
 /// The contract's path on the local runtime, every step through HTTP: register → quote →
 /// order → signed webhook → paid → processing → shipped → delivered.
 #[tokio::test]

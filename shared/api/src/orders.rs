@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
-use cy_data::orders::{self as records, OrderChange, OrderEntry, PlaceRefused};
+use cy_data::orders::{self as records, Committed, IdempotencyClaim, OrderChange, OrderEntry, PlaceRefused};
 use cy_data::payments::{self as payment_records, PaymentFlag};
 use cy_data::{Store, accounts};
 use cy_domain::order::{
@@ -110,7 +110,8 @@ impl Orders {
     /// Asks for a refund of `order` and sends it to the provider. The refund is recorded
     /// (with a "due" entry) before the provider is asked, so an outage or a crash cannot lose
     /// it: the sweep sends it later with the same idempotency key. A cancellation already
-    /// waiting for its refund is sent again rather than asked twice.
+    /// waiting for its refund is sent again rather than asked twice. With an Idempotency-Key
+    /// (`(key, request hash)`), its claim is written in the same transaction as the refund.
     async fn refund(
         &self,
         order: Order,
@@ -118,29 +119,66 @@ impl Orders {
         reason: &str,
         actor: Actor,
         caller: &Caller,
+        idempotency: Option<&(String, String)>,
     ) -> Result<Order, Error> {
         let payments = self.payments();
         let pending = order.payment.as_ref().is_some_and(|p| p.cancellation_pending());
         let recorded = if ask == RefundAsk::Everything && pending {
             order
         } else {
-            let (payment, _) = plan_refund(&order, &ask, reason, actor, Some(&caller.user_id), Timestamp::now())?;
+            let now = Timestamp::now();
+            let (payment, _) = plan_refund(&order, &ask, reason, actor, Some(&caller.user_id), now)?;
             let mut after = order.clone();
             after.payment = Some(payment);
+            let claim = |(key, hash): &(String, String)| {
+                IdempotencyClaim { request_sha256: hash.clone(), order_id: order.id.clone() }.write(
+                    &caller.user_id,
+                    key,
+                    now,
+                )
+            };
             let change = OrderChange {
                 after,
                 actor,
                 actor_id: Some(caller.user_id.clone()),
                 note: Some(reason.to_owned()),
-                before_ops: vec![],
+                before_ops: idempotency.map(claim).transpose()?.into_iter().collect(),
                 after_ops: vec![],
             };
-            payment_records::request_refund(self.store.as_ref(), &order, change)
-                .await?
-                .ok_or_else(records::moved_meanwhile)?
+            match payment_records::request_refund(self.store.as_ref(), &order, change).await? {
+                Committed::Done(order) => *order,
+                Committed::Moved => return Err(records::moved_meanwhile()),
+                // The same key, committed by a request that ran alongside this one.
+                Committed::OtherOp(0) if idempotency.is_some() => {
+                    return self.replay_refund(caller, &order.id, idempotency).await;
+                }
+                Committed::OutOfStock(_) | Committed::OtherOp(_) => return Err(Error::internal()),
+            }
         };
         payments.send_refunds(&recorded).await;
         records::get_order(self.store.as_ref(), &recorded.id).await?.ok_or_else(Error::internal)
+    }
+
+    /// A refund request whose Idempotency-Key was used already (by it or by another request).
+    /// The same request (same order, same body) answers the order as it is now, its refunds
+    /// still due sent again under their own keys; any other request is 409.
+    async fn replay_refund(
+        &self,
+        caller: &Caller,
+        order_id: &OrderId,
+        idempotency: Option<&(String, String)>,
+    ) -> Result<Order, Error> {
+        let (key, hash) = idempotency.ok_or_else(Error::internal)?;
+        let claim =
+            records::idempotency_claim(self.store.as_ref(), &caller.user_id, key).await?.ok_or_else(Error::internal)?;
+        if claim.request_sha256 != *hash || claim.order_id != *order_id {
+            return Err(key_reused());
+        }
+        let order = records::get_order(self.store.as_ref(), order_id).await?.ok_or_else(Error::internal)?;
+        if self.payments().send_refunds(&order).await == 0 {
+            return Ok(order);
+        }
+        records::get_order(self.store.as_ref(), order_id).await?.ok_or_else(Error::internal)
     }
 
     /// Calls off (`to`: cancelled or refunded) an order whose money was collected: a refund of
@@ -158,7 +196,7 @@ impl Orders {
             check_move(order.status, to, actor)?;
             return Err(Error::conflict(ErrorCode::InvalidTransition, "This order can no longer be called off."));
         }
-        self.refund(order, RefundAsk::Everything, reason, actor, caller).await
+        self.refund(order, RefundAsk::Everything, reason, actor, caller, None).await
     }
 
     /// The sealed quote an order is placed from: the client's token (verified, theirs, bound to
@@ -247,12 +285,7 @@ impl Orders {
                 // A retry of a request that already made its order: answer as the first time.
                 records::get_order(self.store.as_ref(), &order_id).await?.ok_or_else(Error::internal)?
             }
-            Err(PlaceRefused::KeyUsed { same_request: false, .. }) => {
-                return Err(Error::conflict(
-                    ErrorCode::IdempotencyKeyReused,
-                    "This Idempotency-Key (or quote) was already used for a different request.",
-                ));
-            }
+            Err(PlaceRefused::KeyUsed { same_request: false, .. }) => return Err(key_reused()),
         };
         let payment = match (&order.payment, order.payment_provider) {
             // Razorpay orders take no idempotency key: a replay answers the one recorded.
@@ -277,6 +310,13 @@ impl Orders {
     }
 }
 
+fn key_reused() -> Error {
+    Error::conflict(
+        ErrorCode::IdempotencyKeyReused,
+        "This Idempotency-Key (or quote) was already used for a different request.",
+    )
+}
+
 /// The payment already recorded for an order, answered without asking the provider again
 /// (Razorpay's checkout needs only its order id).
 fn recorded_intent(order: &Order, reference: &str) -> PaymentIntent {
@@ -296,13 +336,18 @@ async fn place(
     Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Placed>)> {
     let key = idempotency_key(&headers)?;
-    // The same key with the same body replays; serde_json orders object keys, so the hash does
-    // not depend on how the client ordered them.
-    let canonical = serde_json::to_vec(&raw).map_err(|_| Error::internal())?;
-    let request_sha256 = hex::encode(Sha256::digest(&canonical));
+    let (canonical, request_sha256) = canonical_json(&raw)?;
     let body: PlaceBody = parse_json(&canonical)?;
     let (status, placed) = orders.place(&caller, body, request_sha256, key).await?;
     Ok((status, Json(placed)))
+}
+
+/// A request body as bytes, and their SHA-256: the same key with the same body replays, and
+/// serde_json orders object keys, so the hash does not depend on how the client ordered them.
+fn canonical_json(raw: &Value) -> Result<(Vec<u8>, String), Error> {
+    let canonical = serde_json::to_vec(raw).map_err(|_| Error::internal())?;
+    let request_sha256 = hex::encode(Sha256::digest(&canonical));
+    Ok((canonical, request_sha256))
 }
 
 /// What a caller may see of an order: all of it for its customer and admins; for a seller,
@@ -506,23 +551,35 @@ struct RefundLinesBody {
 }
 
 /// `POST /orders/{id}/refunds` (admin): refunds units of some lines — each line's price less
-/// its discount share plus its tax, pro rata; the order's status does not change.
+/// its discount share plus its tax, pro rata; the order's status does not change. With an
+/// `Idempotency-Key`, a repeated request (a double click, a retry) never refunds twice.
 async fn refund_lines(
     State(orders): State<Orders>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<RefundLinesBody>,
+    headers: HeaderMap,
+    Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Order>)> {
+    let key = idempotency_key(&headers)?;
+    let (canonical, request_sha256) = canonical_json(&raw)?;
+    let body: RefundLinesBody = parse_json(&canonical)?;
+    let idempotency = key.map(|key| (key, request_sha256));
     let reason = body.reason.unwrap_or_else(|| "partial refund by an admin".to_owned());
     if reason.chars().count() > 500 {
         return Err(Error::invalid("reason", "must be at most 500 characters").into());
     }
     let order = readable(&orders, &caller, &id).await?;
+    if let Some((key, _)) = &idempotency
+        && records::idempotency_claim(orders.store.as_ref(), &caller.user_id, key).await?.is_some()
+    {
+        let order = orders.replay_refund(&caller, &order.id, idempotency.as_ref()).await?;
+        return Ok((StatusCode::ACCEPTED, Json(order)));
+    }
     if !may_cancel_with_refund(order.status, Actor::Admin) {
         return Err(Error::conflict(ErrorCode::InvalidTransition, "This order can no longer be refunded.").into());
     }
     let ask = RefundAsk::Lines(body.lines.iter().map(|l| (l.line, l.quantity)).collect());
-    let order = orders.refund(order, ask, &reason, Actor::Admin, &caller).await?;
+    let order = orders.refund(order, ask, &reason, Actor::Admin, &caller, idempotency.as_ref()).await?;
     Ok((StatusCode::ACCEPTED, Json(order)))
 }
 

@@ -45,6 +45,23 @@ pub struct IdempotencyClaim {
 /// How long an idempotency key is remembered (contract: at least 24 hours).
 pub const IDEMPOTENCY_TTL_SECS: i64 = 48 * 3600;
 
+impl IdempotencyClaim {
+    /// The claim as a write that only succeeds while `caller`'s `key` is unused.
+    pub fn write(&self, caller: &UserId, key: &str, now: Timestamp) -> Result<WriteOp, Error> {
+        let item = Item::from_record(&keys::idempotency(caller, key), self)?;
+        Ok(WriteOp::create(item.expires_at(now.unix() + IDEMPOTENCY_TTL_SECS)))
+    }
+}
+
+/// The claim `caller` made with `key`, if it is still remembered.
+pub async fn idempotency_claim(
+    store: &dyn Store,
+    caller: &UserId,
+    key: &str,
+) -> Result<Option<IdempotencyClaim>, Error> {
+    Ok(store.get(&keys::idempotency(caller, key)).await?.map(|item| item.record()).transpose()?)
+}
+
 fn order_item(order: &Order) -> Result<Item, Error> {
     let mut item = Item::from_record(&keys::order(&order.id), order)?;
     if order.status == OrderStatus::PendingPayment {
@@ -97,12 +114,10 @@ pub async fn place_order(
     let mut ops = vec![WriteOp::create(order_item(order)?)];
     let claim_at = idempotency.map(|(key, hash)| {
         let claim = IdempotencyClaim { request_sha256: hash.to_owned(), order_id: order.id.clone() };
-        (ops.len(), keys::idempotency(&order.customer_id, key), claim)
+        (ops.len(), key, claim)
     });
     if let Some((_, key, claim)) = &claim_at {
-        ops.push(WriteOp::create(
-            Item::from_record(key, claim)?.expires_at(order.created_at.unix() + IDEMPOTENCY_TTL_SECS),
-        ));
+        ops.push(claim.write(&order.customer_id, key, order.created_at)?);
     }
     let stock_from = ops.len();
     let units = order.units_by_product();
@@ -144,7 +159,7 @@ pub async fn place_order(
         Err(e) => match e.failed_op() {
             Some(i) if claim_at.as_ref().is_some_and(|(at, _, _)| *at == i) => {
                 let Some((_, key, claim)) = claim_at else { return Err(Error::internal()) };
-                let stored: IdempotencyClaim = store.get(&key).await?.ok_or_else(Error::internal)?.record()?;
+                let stored = idempotency_claim(store, &order.customer_id, key).await?.ok_or_else(Error::internal)?;
                 Ok(Err(PlaceRefused::KeyUsed {
                     same_request: stored.request_sha256 == claim.request_sha256,
                     order_id: stored.order_id,

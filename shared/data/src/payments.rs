@@ -288,17 +288,13 @@ async fn flag(
 }
 
 /// Records a refund asked for by a person (`change.after.payment` holds it, as
-/// [`cy_domain::payment::plan_refund`] made it) with its "due" entry. `Ok(None)` if the order
-/// changed meanwhile.
-pub async fn request_refund(store: &dyn Store, before: &Order, change: OrderChange) -> Result<Option<Order>, Error> {
+/// [`cy_domain::payment::plan_refund`] made it) with its "due" entry, and `change.before_ops`
+/// (an idempotency claim) in the same transaction.
+pub async fn request_refund(store: &dyn Store, before: &Order, change: OrderChange) -> Result<Committed, Error> {
     let payment = change.after.payment.clone().ok_or_else(Error::internal)?;
     let mut change = change;
     change.after_ops.extend(new_refunds_due(before, &payment)?);
-    match commit_change(store, before, change).await? {
-        Committed::Done(order) => Ok(Some(*order)),
-        Committed::Moved => Ok(None),
-        Committed::OutOfStock(_) | Committed::OtherOp(_) => Err(Error::internal()),
-    }
+    commit_change(store, before, change).await
 }
 
 /// Notes what the provider said to a refund request: taken (`Ok(provider refund id)`) or
