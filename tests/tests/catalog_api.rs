@@ -116,6 +116,31 @@ async fn a_seller_lists_a_product_with_all_four_option_kinds_and_anyone_can_read
     assert_eq!(home["children"].as_array().unwrap().len(), 2);
 }
 
+/// A listing submitted twice with one Idempotency-Key (a double click, a retry) — one after the
+/// other and both at once — makes one product; the key with another body is 409.
+#[tokio::test]
+async fn a_product_submitted_twice_with_one_idempotency_key_is_created_once() {
+    let m = market().await;
+    let submit = |key: &'static str, body: Value| {
+        let mut request = cy_tests::json_request(Method::POST, "/seller/products", Some(&m.seller), Some(body));
+        request.headers_mut().insert("idempotency-key", http::HeaderValue::from_static(key));
+        m.app.send(request)
+    };
+    let first = submit("listing-1", mug()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = submit("listing-1", mug()).await;
+    assert_eq!((again.status, &again.body["id"]), (StatusCode::CREATED, &first.body["id"]), "{}", again.body);
+    let mut other = mug();
+    other["title"] = json!("Another mug");
+    submit("listing-1", other).await.assert_error(409, "idempotency_key_reused");
+
+    let (a, b) = tokio::join!(submit("listing-2", mug()), submit("listing-2", mug()));
+    assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::CREATED), "{} {}", a.body, b.body);
+    assert_eq!(a.body["id"], b.body["id"]);
+    let mine = m.app.call(Method::GET, "/seller/products", Some(&m.seller), None).await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 2, "one product per key: {}", mine.body);
+}
+
 #[tokio::test]
 async fn only_the_owning_seller_edits_with_the_current_version_and_archiving_unlists() {
     let m = market().await;

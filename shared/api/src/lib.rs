@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod cart;
+mod idempotency;
 pub mod jobs;
 pub mod orders;
 pub mod passwords;

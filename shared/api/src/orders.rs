@@ -8,7 +8,8 @@ use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
-use cy_data::orders::{self as records, Committed, IdempotencyClaim, OrderChange, OrderEntry, PlaceRefused};
+use cy_data::idempotency::{self as claims, IdempotencyClaim};
+use cy_data::orders::{self as records, Committed, OrderChange, OrderEntry, PlaceRefused};
 use cy_data::payments::{self as payment_records, PaymentFlag};
 use cy_data::{Store, accounts};
 use cy_domain::order::{
@@ -22,8 +23,8 @@ use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Paging, Query, require_r
 use cy_payments::{PaymentGateway, PaymentIntent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use crate::idempotency::{canonical_json, idempotency_key, key_reused};
 use crate::payments::Payments;
 use crate::quote::{QuoteBody, QuoteItem, Quoting};
 use crate::quote_token::SignedQuote;
@@ -84,24 +85,6 @@ struct Placed {
     payment: PaymentIntent,
 }
 
-/// The longest `Idempotency-Key` accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(raw) => raw
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
-            .map(|k| Some(k.to_owned()))
-            .ok_or_else(|| {
-                Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"))
-            }),
-    }
-}
-
 impl Orders {
     fn payments(&self) -> Payments {
         Payments { store: self.store.clone(), gateway: self.payments.clone() }
@@ -131,11 +114,7 @@ impl Orders {
             let mut after = order.clone();
             after.payment = Some(payment);
             let claim = |(key, hash): &(String, String)| {
-                IdempotencyClaim { request_sha256: hash.clone(), order_id: order.id.clone() }.write(
-                    &caller.user_id,
-                    key,
-                    now,
-                )
+                IdempotencyClaim::new(hash, order.id.as_str()).write(&caller.user_id, key, now)
             };
             let change = OrderChange {
                 after,
@@ -169,9 +148,8 @@ impl Orders {
         idempotency: Option<&(String, String)>,
     ) -> Result<Order, Error> {
         let (key, hash) = idempotency.ok_or_else(Error::internal)?;
-        let claim =
-            records::idempotency_claim(self.store.as_ref(), &caller.user_id, key).await?.ok_or_else(Error::internal)?;
-        if claim.request_sha256 != *hash || claim.order_id != *order_id {
+        let claim = claims::claim(self.store.as_ref(), &caller.user_id, key).await?.ok_or_else(Error::internal)?;
+        if !claim.is(hash, order_id.as_str()) {
             return Err(key_reused());
         }
         let order = records::get_order(self.store.as_ref(), order_id).await?.ok_or_else(Error::internal)?;
@@ -310,13 +288,6 @@ impl Orders {
     }
 }
 
-fn key_reused() -> Error {
-    Error::conflict(
-        ErrorCode::IdempotencyKeyReused,
-        "This Idempotency-Key (or quote) was already used for a different request.",
-    )
-}
-
 /// The payment already recorded for an order, answered without asking the provider again
 /// (Razorpay's checkout needs only its order id).
 fn recorded_intent(order: &Order, reference: &str) -> PaymentIntent {
@@ -340,14 +311,6 @@ async fn place(
     let body: PlaceBody = parse_json(&canonical)?;
     let (status, placed) = orders.place(&caller, body, request_sha256, key).await?;
     Ok((status, Json(placed)))
-}
-
-/// A request body as bytes, and their SHA-256: the same key with the same body replays, and
-/// serde_json orders object keys, so the hash does not depend on how the client ordered them.
-fn canonical_json(raw: &Value) -> Result<(Vec<u8>, String), Error> {
-    let canonical = serde_json::to_vec(raw).map_err(|_| Error::internal())?;
-    let request_sha256 = hex::encode(Sha256::digest(&canonical));
-    Ok((canonical, request_sha256))
 }
 
 /// What a caller may see of an order: all of it for its customer and admins; for a seller,
@@ -570,7 +533,7 @@ async fn refund_lines(
     }
     let order = readable(&orders, &caller, &id).await?;
     if let Some((key, _)) = &idempotency
-        && records::idempotency_claim(orders.store.as_ref(), &caller.user_id, key).await?.is_some()
+        && claims::claim(orders.store.as_ref(), &caller.user_id, key).await?.is_some()
     {
         let order = orders.replay_refund(&caller, &order.id, idempotency.as_ref()).await?;
         return Ok((StatusCode::ACCEPTED, Json(order)));

@@ -7,6 +7,7 @@ use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
 use cy_data::catalog::{self as records, Browse, CategoryRecord, PlatformSettings, ProductCard};
+use cy_data::idempotency::{self as claims, IdempotencyClaim};
 use cy_data::keys::{ListingOrder, ListingScope, price_sort_value};
 use cy_data::{SortKey, Store};
 use cy_domain::catalog::{OptionDraft, ProductOption, parse_options};
@@ -18,10 +19,12 @@ use cy_domain::uploads::{UploadPurpose, is_product_image, plan_product_image, pl
 use cy_domain::{Currency, Error, ErrorCode, Money, ProductId, Role, Timestamp, UserId};
 use cy_files::{FileStore, UploadTicket};
 use cy_http::auth::SIGNED_IN;
-use cy_http::extract::expected_version;
+use cy_http::extract::{expected_version, parse_json};
 use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Query, require_roles};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
+
+use crate::idempotency::{canonical_json, idempotency_key, key_reused};
 
 /// What the products routes need.
 #[derive(Clone)]
@@ -297,12 +300,23 @@ async fn require_category(catalog: &Catalog, id: &CategoryId) -> Result<(), Erro
     }
 }
 
+/// `POST /seller/products`. With an `Idempotency-Key`, a repeated request (a double submit, a
+/// retry after a timeout) answers the product the first one created instead of a second copy.
 async fn create_product(
     State(catalog): State<Catalog>,
     caller: Caller,
-    Json(body): Json<NewProductBody>,
+    headers: HeaderMap,
+    Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
+    let key = idempotency_key(&headers)?;
+    let (canonical, request_sha256) = canonical_json(&raw)?;
+    let body: NewProductBody = parse_json(&canonical)?;
     let (seller, settings) = approved_seller(&catalog, &caller).await?;
+    if let Some(key) = &key
+        && let Some(claim) = claims::claim(catalog.store.as_ref(), &caller.user_id, key).await?
+    {
+        return Ok((StatusCode::CREATED, Json(created_before(&catalog, &claim, &request_sha256).await?)));
+    }
     let mut v = Validator::new();
     let title = v.check("title", ProductTitle::parse(&body.title));
     let description = v.check("description", ProductDescription::parse(&body.description));
@@ -335,8 +349,30 @@ async fn create_product(
         created_at: now,
         updated_at: now,
     };
-    records::create_product(catalog.store.as_ref(), &product, Vec::new()).await?;
+    let claim = key
+        .as_ref()
+        .map(|key| IdempotencyClaim::new(&request_sha256, product.id.as_str()).write(&caller.user_id, key, now));
+    let also = claim.transpose()?.into_iter().collect();
+    if let Err(e) = records::create_product(catalog.store.as_ref(), &product, also).await {
+        // The same key, committed by a request that ran alongside this one: it created.
+        if let Some(key) = &key
+            && let Some(claim) = claims::claim(catalog.store.as_ref(), &caller.user_id, key).await?
+        {
+            return Ok((StatusCode::CREATED, Json(created_before(&catalog, &claim, &request_sha256).await?)));
+        }
+        return Err(e.into());
+    }
     Ok((StatusCode::CREATED, Json(product)))
+}
+
+/// The product an earlier request with the same key created, as it is now; 409 if that
+/// request asked for something else.
+async fn created_before(catalog: &Catalog, claim: &IdempotencyClaim, request_sha256: &str) -> Result<Product, Error> {
+    if claim.request_sha256 != request_sha256 {
+        return Err(key_reused());
+    }
+    let id = ProductId::parse(&claim.created).map_err(|_| key_reused())?;
+    records::get_product(catalog.store.as_ref(), &id).await?.ok_or_else(Error::internal)
 }
 
 #[derive(Deserialize)]

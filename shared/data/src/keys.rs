@@ -21,7 +21,7 @@
 //! | order timeline    | `ORDER#<order>`      | `TIMELINE#<event>`  |                           |
 //! | customer's order  | `USER#<customer>`    | `ORDER#<order>`     |                           |
 //! | seller's order    | `SELLER#<seller>`    | `ORDER#<order>`     |                           |
-//! | idempotency claim | `IDEMPOTENCY#<customer>#<sha256 key>` | `KEY` |                      |
+//! | idempotency claim | `IDEMPOTENCY#<caller>#<sha256 key>`   | `KEY` |                      |
 //! | outbox event      | `OUTBOX`             | `<event>`           |                           |
 //! | cart line         | `USER#<customer>`    | `CART#<line id>`    |                           |
 //! | payment reference | `PAYREF#<provider>#<reference or payment id>` | `PAYREF` |                 |

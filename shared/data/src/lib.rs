@@ -6,6 +6,7 @@
 //!   key string themselves);
 //! - [`accounts`], [`audit`]: the records of one area and the multi-item writes that keep them
 //!   consistent;
+//! - [`idempotency`]: `Idempotency-Key` claims, written in the transaction of what they create;
 //! - [`contract`]: the one suite of behaviour cases every adapter must pass.
 //!
 //! The adapters live in their own crates (`cy-store-dynamodb`, `cy-store-embedded`), so a
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod cart;
 pub mod catalog;
 pub mod contract;
+pub mod idempotency;
 pub mod keys;
 pub mod orders;
 pub mod payments;

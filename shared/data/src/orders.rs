@@ -5,6 +5,7 @@ use cy_domain::order::{Actor, Order, OrderLine, OrderStatus, TimelineEntry, Trac
 use cy_domain::{Error, ErrorCode, EventId, Money, OrderId, ProductId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
+use crate::idempotency::{self as claims, IdempotencyClaim};
 use crate::keys;
 use crate::port::{
     Condition, Cursor, Item, Page, Query, QueryItems, ReadItems, SortKey, Store, Update, WriteOp, query_filtered,
@@ -33,33 +34,6 @@ pub struct OutboxEvent {
     pub sellers: Vec<UserId>,
     pub at: Timestamp,
     pub data: serde_json::Value,
-}
-
-/// An idempotency claim: which request (by hash) created which order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IdempotencyClaim {
-    pub request_sha256: String,
-    pub order_id: OrderId,
-}
-
-/// How long an idempotency key is remembered (contract: at least 24 hours).
-pub const IDEMPOTENCY_TTL_SECS: i64 = 48 * 3600;
-
-impl IdempotencyClaim {
-    /// The claim as a write that only succeeds while `caller`'s `key` is unused.
-    pub fn write(&self, caller: &UserId, key: &str, now: Timestamp) -> Result<WriteOp, Error> {
-        let item = Item::from_record(&keys::idempotency(caller, key), self)?;
-        Ok(WriteOp::create(item.expires_at(now.unix() + IDEMPOTENCY_TTL_SECS)))
-    }
-}
-
-/// The claim `caller` made with `key`, if it is still remembered.
-pub async fn idempotency_claim(
-    store: &dyn Store,
-    caller: &UserId,
-    key: &str,
-) -> Result<Option<IdempotencyClaim>, Error> {
-    Ok(store.get(&keys::idempotency(caller, key)).await?.map(|item| item.record()).transpose()?)
 }
 
 fn order_item(order: &Order) -> Result<Item, Error> {
@@ -113,7 +87,7 @@ pub async fn place_order(
 ) -> Result<Result<(), PlaceRefused>, Error> {
     let mut ops = vec![WriteOp::create(order_item(order)?)];
     let claim_at = idempotency.map(|(key, hash)| {
-        let claim = IdempotencyClaim { request_sha256: hash.to_owned(), order_id: order.id.clone() };
+        let claim = IdempotencyClaim::new(hash, order.id.as_str());
         (ops.len(), key, claim)
     });
     if let Some((_, key, claim)) = &claim_at {
@@ -159,10 +133,10 @@ pub async fn place_order(
         Err(e) => match e.failed_op() {
             Some(i) if claim_at.as_ref().is_some_and(|(at, _, _)| *at == i) => {
                 let Some((_, key, claim)) = claim_at else { return Err(Error::internal()) };
-                let stored = idempotency_claim(store, &order.customer_id, key).await?.ok_or_else(Error::internal)?;
+                let stored = claims::claim(store, &order.customer_id, key).await?.ok_or_else(Error::internal)?;
                 Ok(Err(PlaceRefused::KeyUsed {
                     same_request: stored.request_sha256 == claim.request_sha256,
-                    order_id: stored.order_id,
+                    order_id: OrderId::parse(&stored.created).map_err(|_| Error::internal())?,
                 }))
             }
             Some(i) if (stock_from..stock_from + units.len()).contains(&i) => {

@@ -1,0 +1,41 @@
+//! `Idempotency-Key` on creating POSTs (contract, "Conventions"): the key from the headers, the
+//! request body's hash, and the one 409 for a key reused with another request.
+
+use axum::http::HeaderMap;
+use cy_domain::{Error, ErrorCode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The request's `Idempotency-Key`, if it sent one.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(raw) => raw
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+            .map(|k| Some(k.to_owned()))
+            .ok_or_else(|| {
+                Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"))
+            }),
+    }
+}
+
+/// A request body as bytes, and their SHA-256: the same key with the same body replays, and
+/// serde_json orders object keys, so the hash does not depend on how the client ordered them.
+pub(crate) fn canonical_json(raw: &Value) -> Result<(Vec<u8>, String), Error> {
+    let canonical = serde_json::to_vec(raw).map_err(|_| Error::internal())?;
+    let request_sha256 = hex::encode(Sha256::digest(&canonical));
+    Ok((canonical, request_sha256))
+}
+
+pub(crate) fn key_reused() -> Error {
+    Error::conflict(
+        ErrorCode::IdempotencyKeyReused,
+        "This Idempotency-Key (or quote) was already used for a different request.",
+    )
+}
