@@ -260,7 +260,11 @@ mod paypal_tests {
     const CERT_URL: &str = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-local";
     const WEBHOOK_ID: &str = "1JE4291016473214C";
     const BODY: &[u8] = br#"{"id":"WH-2WR32451HC0233532-67976317FL4543714","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"42311647XV020574X"}}"#;
-    const NOW: i64 = 1_795_594_509;
+    /// The verifier's clock. Real time, because the test certificates are generated valid from
+    /// an hour before *now*: a fixed instant would fall outside them as the calendar moves on.
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
 
     /// Counts the lookups, to prove that untrusted URLs are refused before any fetch.
     struct Counting {
@@ -305,7 +309,7 @@ mod paypal_tests {
     }
 
     async fn verify(h: &PaypalHeaders<'_>, body: &[u8], certs: &Counting) -> Result<(), Refused> {
-        verify_paypal(h, body, WEBHOOK_ID, certs, NOW).await
+        verify_paypal(h, body, WEBHOOK_ID, certs, now()).await
     }
 
     #[tokio::test]
@@ -319,7 +323,7 @@ mod paypal_tests {
         let mut tampered = BODY.to_vec();
         tampered[20] ^= 1;
         assert_eq!(verify(&h, &tampered, &certs).await, Err(Refused::BadSignature));
-        assert_eq!(verify_paypal(&h, BODY, "OTHER-WEBHOOK", &certs, NOW).await, Err(Refused::BadSignature));
+        assert_eq!(verify_paypal(&h, BODY, "OTHER-WEBHOOK", &certs, now()).await, Err(Refused::BadSignature));
         let other_time = PaypalHeaders { transmission_time: Some("2025-11-26T10:15:10Z"), ..h };
         assert_eq!(verify(&other_time, BODY, &certs).await, Err(Refused::BadSignature));
 
@@ -393,7 +397,7 @@ mod paypal_tests {
         let certs = source_with(&cert);
         let delivery = sign(&cert, BODY, CERT_URL);
         let h = headers(&delivery);
-        let in_20_years = NOW + 20 * 365 * 24 * 3600;
+        let in_20_years = now() + 20 * 365 * 24 * 3600;
         assert_eq!(verify_paypal(&h, BODY, WEBHOOK_ID, &certs, in_20_years).await, Err(Refused::UntrustedCertificate));
         assert_eq!(verify_paypal(&h, BODY, WEBHOOK_ID, &certs, 0).await, Err(Refused::UntrustedCertificate));
 
@@ -434,7 +438,7 @@ mod paypal_tests {
         let delivery =
             sign_paypal(&cert.key_pkcs8_pem, "tid-1", "2025-11-26T10:15:09Z", "WH-ID", body, CERT_URL).unwrap();
         let sig = &delivery.iter().find(|(k, _)| *k == "paypal-transmission-sig").unwrap().1;
-        let dir = std::env::temp_dir().join(format!("cy-paypal-openssl-{}-{}", std::process::id(), NOW));
+        let dir = std::env::temp_dir().join(format!("cy-paypal-openssl-{}-{}", std::process::id(), now()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
         std::fs::write(dir.join("sig.bin"), BASE64.decode(sig).unwrap()).unwrap();
