@@ -2,7 +2,9 @@
 //! request body's hash, and the one 409 for a key reused with another request.
 
 use axum::http::HeaderMap;
-use cy_domain::{Error, ErrorCode};
+use cy_data::idempotency::{self as claims, IdempotencyClaim};
+use cy_data::{ReadItems, WriteOp};
+use cy_domain::{Error, ErrorCode, Timestamp, UserId};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -31,6 +33,33 @@ pub(crate) fn canonical_json(raw: &Value) -> Result<(Vec<u8>, String), Error> {
     let canonical = serde_json::to_vec(raw).map_err(|_| Error::internal())?;
     let request_sha256 = hex::encode(Sha256::digest(&canonical));
     Ok((canonical, request_sha256))
+}
+
+/// A creating request's `Idempotency-Key` with the hash of its body.
+pub(crate) struct Keyed {
+    key: String,
+    request_sha256: String,
+}
+
+impl Keyed {
+    pub(crate) fn new(key: String, request_sha256: String) -> Keyed {
+        Keyed { key, request_sha256 }
+    }
+
+    /// The claim to write in the very transaction that creates `created`.
+    pub(crate) fn claim(&self, caller: &UserId, created: &str, now: Timestamp) -> Result<WriteOp, Error> {
+        IdempotencyClaim::new(&self.request_sha256, created).write(caller, &self.key, now)
+    }
+
+    /// The id of what an earlier request with this key created: `None` while the key is unused,
+    /// 409 if that request asked for something else.
+    pub(crate) async fn earlier(&self, store: &dyn ReadItems, caller: &UserId) -> Result<Option<String>, Error> {
+        match claims::claim(store, caller, &self.key).await? {
+            None => Ok(None),
+            Some(claim) if claim.request_sha256 == self.request_sha256 => Ok(Some(claim.created)),
+            Some(_) => Err(key_reused()),
+        }
+    }
 }
 
 pub(crate) fn key_reused() -> Error {

@@ -8,7 +8,6 @@ use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
-use cy_data::idempotency::{self as claims, IdempotencyClaim};
 use cy_data::orders::{self as records, Committed, OrderChange, OrderEntry, PlaceRefused};
 use cy_data::payments::{self as payment_records, PaymentFlag};
 use cy_data::{Store, accounts};
@@ -24,7 +23,7 @@ use cy_payments::{PaymentGateway, PaymentIntent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::idempotency::{canonical_json, idempotency_key, key_reused};
+use crate::idempotency::{Keyed, canonical_json, idempotency_key, key_reused};
 use crate::payments::Payments;
 use crate::quote::{QuoteBody, QuoteItem, Quoting};
 use crate::quote_token::SignedQuote;
@@ -93,8 +92,8 @@ impl Orders {
     /// Asks for a refund of `order` and sends it to the provider. The refund is recorded
     /// (with a "due" entry) before the provider is asked, so an outage or a crash cannot lose
     /// it: the sweep sends it later with the same idempotency key. A cancellation already
-    /// waiting for its refund is sent again rather than asked twice. With an Idempotency-Key
-    /// (`(key, request hash)`), its claim is written in the same transaction as the refund.
+    /// waiting for its refund is sent again rather than asked twice. With an Idempotency-Key,
+    /// its claim is written in the same transaction as the refund.
     async fn refund(
         &self,
         order: Order,
@@ -102,7 +101,7 @@ impl Orders {
         reason: &str,
         actor: Actor,
         caller: &Caller,
-        idempotency: Option<&(String, String)>,
+        keyed: Option<&Keyed>,
     ) -> Result<Order, Error> {
         let payments = self.payments();
         let pending = order.payment.as_ref().is_some_and(|p| p.cancellation_pending());
@@ -113,23 +112,25 @@ impl Orders {
             let (payment, _) = plan_refund(&order, &ask, reason, actor, Some(&caller.user_id), now)?;
             let mut after = order.clone();
             after.payment = Some(payment);
-            let claim = |(key, hash): &(String, String)| {
-                IdempotencyClaim::new(hash, order.id.as_str()).write(&caller.user_id, key, now)
-            };
             let change = OrderChange {
                 after,
                 actor,
                 actor_id: Some(caller.user_id.clone()),
                 note: Some(reason.to_owned()),
-                before_ops: idempotency.map(claim).transpose()?.into_iter().collect(),
+                before_ops: keyed
+                    .iter()
+                    .map(|k| k.claim(&caller.user_id, order.id.as_str(), now))
+                    .collect::<Result<_, _>>()?,
                 after_ops: vec![],
             };
             match payment_records::request_refund(self.store.as_ref(), &order, change).await? {
                 Committed::Done(order) => *order,
                 Committed::Moved => return Err(records::moved_meanwhile()),
-                // The same key, committed by a request that ran alongside this one.
-                Committed::OtherOp(0) if idempotency.is_some() => {
-                    return self.replay_refund(caller, &order.id, idempotency).await;
+                // The key's claim (op 0), committed by a request that ran alongside this one.
+                Committed::OtherOp(0) => {
+                    let Some(keyed) = keyed else { return Err(Error::internal()) };
+                    let earlier = keyed.earlier(self.store.as_ref(), &caller.user_id).await?;
+                    return self.replay_refund(&earlier.ok_or_else(Error::internal)?, &order.id).await;
                 }
                 Committed::OutOfStock(_) | Committed::OtherOp(_) => return Err(Error::internal()),
             }
@@ -138,18 +139,11 @@ impl Orders {
         records::get_order(self.store.as_ref(), &recorded.id).await?.ok_or_else(Error::internal)
     }
 
-    /// A refund request whose Idempotency-Key was used already (by it or by another request).
-    /// The same request (same order, same body) answers the order as it is now, its refunds
-    /// still due sent again under their own keys; any other request is 409.
-    async fn replay_refund(
-        &self,
-        caller: &Caller,
-        order_id: &OrderId,
-        idempotency: Option<&(String, String)>,
-    ) -> Result<Order, Error> {
-        let (key, hash) = idempotency.ok_or_else(Error::internal)?;
-        let claim = claims::claim(self.store.as_ref(), &caller.user_id, key).await?.ok_or_else(Error::internal)?;
-        if !claim.is(hash, order_id.as_str()) {
+    /// A refund request repeated with its Idempotency-Key (`created`: the order the first one
+    /// refunded): answers the order as it is now, its refunds still due sent again under their
+    /// own keys; the key used on another order is 409.
+    async fn replay_refund(&self, created: &str, order_id: &OrderId) -> Result<Order, Error> {
+        if created != order_id.as_str() {
             return Err(key_reused());
         }
         let order = records::get_order(self.store.as_ref(), order_id).await?.ok_or_else(Error::internal)?;
@@ -526,23 +520,22 @@ async fn refund_lines(
     let key = idempotency_key(&headers)?;
     let (canonical, request_sha256) = canonical_json(&raw)?;
     let body: RefundLinesBody = parse_json(&canonical)?;
-    let idempotency = key.map(|key| (key, request_sha256));
+    let keyed = key.map(|key| Keyed::new(key, request_sha256));
     let reason = body.reason.unwrap_or_else(|| "partial refund by an admin".to_owned());
     if reason.chars().count() > 500 {
         return Err(Error::invalid("reason", "must be at most 500 characters").into());
     }
     let order = readable(&orders, &caller, &id).await?;
-    if let Some((key, _)) = &idempotency
-        && claims::claim(orders.store.as_ref(), &caller.user_id, key).await?.is_some()
+    if let Some(keyed) = &keyed
+        && let Some(created) = keyed.earlier(orders.store.as_ref(), &caller.user_id).await?
     {
-        let order = orders.replay_refund(&caller, &order.id, idempotency.as_ref()).await?;
-        return Ok((StatusCode::ACCEPTED, Json(order)));
+        return Ok((StatusCode::ACCEPTED, Json(orders.replay_refund(&created, &order.id).await?)));
     }
     if !may_cancel_with_refund(order.status, Actor::Admin) {
         return Err(Error::conflict(ErrorCode::InvalidTransition, "This order can no longer be refunded.").into());
     }
     let ask = RefundAsk::Lines(body.lines.iter().map(|l| (l.line, l.quantity)).collect());
-    let order = orders.refund(order, ask, &reason, Actor::Admin, &caller, idempotency.as_ref()).await?;
+    let order = orders.refund(order, ask, &reason, Actor::Admin, &caller, keyed.as_ref()).await?;
     Ok((StatusCode::ACCEPTED, Json(order)))
 }
 

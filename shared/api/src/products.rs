@@ -7,7 +7,6 @@ use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
 use cy_data::catalog::{self as records, Browse, CategoryRecord, PlatformSettings, ProductCard};
-use cy_data::idempotency::{self as claims, IdempotencyClaim};
 use cy_data::keys::{ListingOrder, ListingScope, price_sort_value};
 use cy_data::{SortKey, Store};
 use cy_domain::catalog::{OptionDraft, ProductOption, parse_options};
@@ -24,7 +23,7 @@ use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Query, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::idempotency::{canonical_json, idempotency_key, key_reused};
+use crate::idempotency::{Keyed, canonical_json, idempotency_key, key_reused};
 
 /// What the products routes need.
 #[derive(Clone)]
@@ -311,11 +310,12 @@ async fn create_product(
     let key = idempotency_key(&headers)?;
     let (canonical, request_sha256) = canonical_json(&raw)?;
     let body: NewProductBody = parse_json(&canonical)?;
+    let keyed = key.map(|key| Keyed::new(key, request_sha256));
     let (seller, settings) = approved_seller(&catalog, &caller).await?;
-    if let Some(key) = &key
-        && let Some(claim) = claims::claim(catalog.store.as_ref(), &caller.user_id, key).await?
+    if let Some(keyed) = &keyed
+        && let Some(created) = keyed.earlier(catalog.store.as_ref(), &caller.user_id).await?
     {
-        return Ok((StatusCode::CREATED, Json(created_before(&catalog, &claim, &request_sha256).await?)));
+        return Ok((StatusCode::CREATED, Json(created_before(&catalog, &created).await?)));
     }
     let mut v = Validator::new();
     let title = v.check("title", ProductTitle::parse(&body.title));
@@ -349,29 +349,23 @@ async fn create_product(
         created_at: now,
         updated_at: now,
     };
-    let claim = key
-        .as_ref()
-        .map(|key| IdempotencyClaim::new(&request_sha256, product.id.as_str()).write(&caller.user_id, key, now));
-    let also = claim.transpose()?.into_iter().collect();
+    let also = keyed.iter().map(|k| k.claim(&caller.user_id, product.id.as_str(), now)).collect::<Result<_, _>>()?;
     if let Err(e) = records::create_product(catalog.store.as_ref(), &product, also).await {
         // The same key, committed by a request that ran alongside this one: it created.
-        if let Some(key) = &key
-            && let Some(claim) = claims::claim(catalog.store.as_ref(), &caller.user_id, key).await?
+        if let Some(keyed) = &keyed
+            && let Some(created) = keyed.earlier(catalog.store.as_ref(), &caller.user_id).await?
         {
-            return Ok((StatusCode::CREATED, Json(created_before(&catalog, &claim, &request_sha256).await?)));
+            return Ok((StatusCode::CREATED, Json(created_before(&catalog, &created).await?)));
         }
         return Err(e.into());
     }
     Ok((StatusCode::CREATED, Json(product)))
 }
 
-/// The product an earlier request with the same key created, as it is now; 409 if that
-/// request asked for something else.
-async fn created_before(catalog: &Catalog, claim: &IdempotencyClaim, request_sha256: &str) -> Result<Product, Error> {
-    if claim.request_sha256 != request_sha256 {
-        return Err(key_reused());
-    }
-    let id = ProductId::parse(&claim.created).map_err(|_| key_reused())?;
+/// The product an earlier request with the same key created (`created`), as it is now; 409
+/// if the key was used to create something else.
+async fn created_before(catalog: &Catalog, created: &str) -> Result<Product, Error> {
+    let id = ProductId::parse(created).map_err(|_| key_reused())?;
     records::get_product(catalog.store.as_ref(), &id).await?.ok_or_else(Error::internal)
 }
 

@@ -30,11 +30,6 @@ impl IdempotencyClaim {
         let item = Item::from_record(&keys::idempotency(caller, key), self)?;
         Ok(WriteOp::create(item.expires_at(now.unix() + IDEMPOTENCY_TTL_SECS)))
     }
-
-    /// Whether a request with this body hash, creating `created`, is the one that claimed.
-    pub fn is(&self, request_sha256: &str, created: &str) -> bool {
-        self.request_sha256 == request_sha256 && self.created == created
-    }
 }
 
 /// The claim `caller` made with `key`, if it is still remembered.
