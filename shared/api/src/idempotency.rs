@@ -42,13 +42,25 @@ pub(crate) struct Keyed {
 }
 
 impl Keyed {
-    pub(crate) fn new(key: String, request_sha256: String) -> Keyed {
-        Keyed { key, request_sha256 }
+    /// A creating request's canonical body (`canonical_json`) and its key with the body's hash,
+    /// if it sent an `Idempotency-Key`.
+    pub(crate) fn from_request(headers: &HeaderMap, raw: &Value) -> Result<(Vec<u8>, Option<Keyed>), Error> {
+        let key = idempotency_key(headers)?;
+        let (canonical, request_sha256) = canonical_json(raw)?;
+        Ok((canonical, key.map(|key| Keyed { key, request_sha256 })))
     }
 
-    /// The claim to write in the very transaction that creates `created`.
-    pub(crate) fn claim(&self, caller: &UserId, created: &str, now: Timestamp) -> Result<WriteOp, Error> {
-        IdempotencyClaim::new(&self.request_sha256, created).write(caller, &self.key, now)
+    /// The claim to write in the very transaction that creates `created`: none without a key.
+    pub(crate) fn claims(
+        keyed: Option<&Keyed>,
+        caller: &UserId,
+        created: &str,
+        now: Timestamp,
+    ) -> Result<Vec<WriteOp>, Error> {
+        keyed
+            .map(|k| IdempotencyClaim::new(&k.request_sha256, created).write(caller, &k.key, now))
+            .into_iter()
+            .collect()
     }
 
     /// The id of what an earlier request with this key created: `None` while the key is unused,

@@ -117,10 +117,7 @@ impl Orders {
                 actor,
                 actor_id: Some(caller.user_id.clone()),
                 note: Some(reason.to_owned()),
-                before_ops: keyed
-                    .iter()
-                    .map(|k| k.claim(&caller.user_id, order.id.as_str(), now))
-                    .collect::<Result<_, _>>()?,
+                before_ops: Keyed::claims(keyed, &caller.user_id, order.id.as_str(), now)?,
                 after_ops: vec![],
             };
             match payment_records::request_refund(self.store.as_ref(), &order, change).await? {
@@ -517,10 +514,8 @@ async fn refund_lines(
     headers: HeaderMap,
     Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Order>)> {
-    let key = idempotency_key(&headers)?;
-    let (canonical, request_sha256) = canonical_json(&raw)?;
+    let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
     let body: RefundLinesBody = parse_json(&canonical)?;
-    let keyed = key.map(|key| Keyed::new(key, request_sha256));
     let reason = body.reason.unwrap_or_else(|| "partial refund by an admin".to_owned());
     if reason.chars().count() > 500 {
         return Err(Error::invalid("reason", "must be at most 500 characters").into());

@@ -23,7 +23,7 @@ use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Query, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::idempotency::{Keyed, canonical_json, idempotency_key, key_reused};
+use crate::idempotency::{Keyed, key_reused};
 
 /// What the products routes need.
 #[derive(Clone)]
@@ -307,10 +307,8 @@ async fn create_product(
     headers: HeaderMap,
     Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
-    let key = idempotency_key(&headers)?;
-    let (canonical, request_sha256) = canonical_json(&raw)?;
+    let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
     let body: NewProductBody = parse_json(&canonical)?;
-    let keyed = key.map(|key| Keyed::new(key, request_sha256));
     let (seller, settings) = approved_seller(&catalog, &caller).await?;
     if let Some(keyed) = &keyed
         && let Some(created) = keyed.earlier(catalog.store.as_ref(), &caller.user_id).await?
@@ -349,7 +347,7 @@ async fn create_product(
         created_at: now,
         updated_at: now,
     };
-    let also = keyed.iter().map(|k| k.claim(&caller.user_id, product.id.as_str(), now)).collect::<Result<_, _>>()?;
+    let also = Keyed::claims(keyed.as_ref(), &caller.user_id, product.id.as_str(), now)?;
     if let Err(e) = records::create_product(catalog.store.as_ref(), &product, also).await {
         // The same key, committed by a request that ran alongside this one: it created.
         if let Some(keyed) = &keyed
