@@ -175,7 +175,7 @@ pub async fn seed_customer(store: &dyn cy_data::Store) -> (String, String) {
         updated_at: now,
         version: 1,
     };
-    cy_data::accounts::add_address(store, &user.id, &address).await.unwrap();
+    cy_data::accounts::add_address(store, &user.id, &address, Vec::new()).await.unwrap();
     let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), None).unwrap();
     (keys.issue(&user.id, Role::Customer, &SessionId::generate(), now).unwrap(), address.id.to_string())
 }

@@ -240,6 +240,45 @@ fn address(city: &str) -> Value {
     json!({"name": "Asha Rao", "line1": "12 MG Road", "city": city, "postal_code": "560001", "country": "IN"})
 }
 
+/// An address sent twice with one Idempotency-Key (a retry after a timeout), or ten times at
+/// once, is added once; the key with another body is 409, and keys are the caller's own.
+#[tokio::test]
+async fn an_address_sent_twice_with_one_idempotency_key_is_added_once() {
+    let app = TestApp::new().await;
+    let t = token(&app.register("retry@example.in", "customer").await, "access_token");
+    let other = token(&app.register("other@example.in", "customer").await, "access_token");
+    let add = |who: &str, key: &'static str, body: Value| {
+        let mut request = json_request(Method::POST, "/me/addresses", Some(who), Some(body));
+        request.headers_mut().insert("idempotency-key", http::HeaderValue::from_static(key));
+        app.send(request)
+    };
+    let first = add(&t, "addr-1", address("Bengaluru")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = add(&t, "addr-1", address("Bengaluru")).await;
+    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body));
+    add(&t, "addr-1", address("Mumbai")).await.assert_error(409, "idempotency_key_reused");
+    let theirs = add(&other, "addr-1", address("Mumbai")).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    assert_ne!(theirs.body["id"], first.body["id"]);
+
+    let answers = futures::future::join_all((0..10).map(|_| add(&t, "addr-2", address("Pune")))).await;
+    let ids: std::collections::BTreeSet<_> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+            a.body["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "ten deliveries of one key, one address: {ids:?}");
+    let book = app.call(Method::GET, "/me/addresses", Some(&t), None).await;
+    assert_eq!(book.body["items"].as_array().unwrap().len(), 2, "{}", book.body);
+
+    // Removed since: the key's replay says so rather than adding it again.
+    let path = format!("/me/addresses/{}", first.body["id"].as_str().unwrap());
+    assert_eq!(app.call(Method::DELETE, &path, Some(&t), None).await.status, StatusCode::NO_CONTENT);
+    add(&t, "addr-1", address("Bengaluru")).await.assert_error(404, "not_found");
+}
+
 #[tokio::test]
 async fn the_address_book_lists_pages_edits_and_deletes_only_ones_own() {
     let app = TestApp::new().await;

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use cy_data::{Index, Query, keys};
+use cy_domain::UserId;
 use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, TestApp, token};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -139,6 +141,42 @@ async fn a_product_submitted_twice_with_one_idempotency_key_is_created_once() {
     assert_eq!(a.body["id"], b.body["id"]);
     let mine = m.app.call(Method::GET, "/seller/products", Some(&m.seller), None).await;
     assert_eq!(mine.body["items"].as_array().unwrap().len(), 2, "one product per key: {}", mine.body);
+}
+
+/// A coupon created twice with one Idempotency-Key answers the coupon both times (not 409
+/// `already_exists` for its own code), ten at once create and audit it once, and the key with
+/// another body is 409. Without a key the second create is the plain conflict.
+#[tokio::test]
+async fn a_coupon_created_twice_with_one_idempotency_key_is_created_and_audited_once() {
+    let m = market().await;
+    let create = |key: Option<&'static str>, body: Value| {
+        let mut request = cy_tests::json_request(Method::POST, "/admin/coupons", Some(&m.admin), Some(body));
+        if let Some(key) = key {
+            request.headers_mut().insert("idempotency-key", http::HeaderValue::from_static(key));
+        }
+        m.app.send(request)
+    };
+    let coupon = json!({"code": "Diwali10", "type": "percent", "bps": 1000});
+    let first = create(Some("coupon-1"), coupon.clone()).await;
+    assert_eq!((first.status, &first.body["code"]), (StatusCode::CREATED, &json!("DIWALI10")), "{}", first.body);
+    let again = create(Some("coupon-1"), coupon.clone()).await;
+    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body));
+    create(Some("coupon-1"), json!({"code": "Diwali10", "type": "percent", "bps": 2000}))
+        .await
+        .assert_error(409, "idempotency_key_reused");
+    create(None, coupon).await.assert_error(409, "already_exists");
+
+    let festive = json!({"code": "Holi-50", "type": "fixed", "amount": {"amount": 5000, "currency": "INR"}});
+    let answers = futures::future::join_all((0..10).map(|_| create(Some("coupon-2"), festive.clone()))).await;
+    for answer in &answers {
+        assert_eq!((answer.status, &answer.body["code"]), (StatusCode::CREATED, &json!("HOLI-50")), "{}", answer.body);
+    }
+    let me = m.app.call(Method::GET, "/me", Some(&m.admin), None).await;
+    let admin = UserId::parse(me.body["id"].as_str().unwrap()).unwrap();
+    let audit = m.app.store().query(&Query::index(Index::Gsi1, keys::audit_by_actor_pk(&admin))).await.unwrap();
+    let created: Vec<_> =
+        audit.items.iter().filter(|i| i.get("action") == Some(&json!("pricing.coupon_created"))).collect();
+    assert_eq!(created.len(), 2, "one audit record per coupon: {created:?}");
 }
 
 #[tokio::test]

@@ -123,7 +123,7 @@ async fn a_product_page_costs_one_request_and_a_quote_one_batch_read() {
         updated_at: now,
         version: 1,
     };
-    cy_data::accounts::add_address(shared.as_ref(), &customer.id, &address).await.unwrap();
+    cy_data::accounts::add_address(shared.as_ref(), &customer.id, &address, Vec::new()).await.unwrap();
     let token = keys.issue(&customer.id, Role::Customer, &SessionId::generate(), now).unwrap();
 
     let before = store.calls();

@@ -163,7 +163,7 @@ pub async fn load(accounts: &Accounts, catalog: &Catalog) -> Result<Vec<Login>, 
             updated_at: now,
             version: 1,
         };
-        cy_data::accounts::add_address(store, &customer.id, &address).await?;
+        cy_data::accounts::add_address(store, &customer.id, &address, Vec::new()).await?;
     }
     Ok(USERS
         .iter()

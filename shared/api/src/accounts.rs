@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::idempotency::{Keyed, create_once, key_reused};
 use crate::passwords;
 
 /// How long a refresh token lives (contract: 30 days).
@@ -332,11 +333,32 @@ impl Accounts {
         records::list_addresses(self.store.as_ref(), user, limit, cursor).await
     }
 
-    pub async fn add_address(&self, user: &UserId, fields: AddressDraft) -> Result<Address, Error> {
+    /// Adds an address; with an `Idempotency-Key`, a repeated request answers the address the
+    /// first one added (as it is now) instead of a second copy.
+    pub(crate) async fn add_address(
+        &self,
+        user: &UserId,
+        fields: AddressDraft,
+        keyed: Option<&Keyed>,
+    ) -> Result<Address, Error> {
         let now = Timestamp::now();
         let address = Address { id: AddressId::generate(), fields, created_at: now, updated_at: now, version: 1 };
-        records::add_address(self.store.as_ref(), user, &address).await?;
-        Ok(address)
+        let store = self.store.as_ref();
+        create_once(
+            keyed,
+            store,
+            user,
+            address.id.as_str(),
+            |claims| async { records::add_address(store, user, &address, claims).await.map(|()| address.clone()) },
+            |created| async move {
+                let id = AddressId::parse(&created).map_err(|_| key_reused())?;
+                // Removed since: the key's answer is gone with it.
+                records::get_address(store, user, &id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("The address this Idempotency-Key added"))
+            },
+        )
+        .await
     }
 
     pub async fn change_address(

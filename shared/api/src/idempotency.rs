@@ -74,6 +74,37 @@ impl Keyed {
     }
 }
 
+/// Creates `created` once per key. `create` commits it with the claims it is given in one
+/// transaction; `replay` answers what an earlier request with the same key and body created
+/// (also when that request committed alongside this one and made `create` fail). Without a
+/// key this is just `create`. (Plain closures returning futures, not async closures: the
+/// latter's higher-ranked lifetimes make axum handlers lose `Send`.)
+pub(crate) async fn create_once<T, Created, Replayed>(
+    keyed: Option<&Keyed>,
+    store: &dyn ReadItems,
+    caller: &UserId,
+    created: &str,
+    create: impl FnOnce(Vec<WriteOp>) -> Created,
+    replay: impl Fn(String) -> Replayed,
+) -> Result<T, Error>
+where
+    Created: Future<Output = Result<T, Error>>,
+    Replayed: Future<Output = Result<T, Error>>,
+{
+    let Some(keyed) = keyed else { return create(Vec::new()).await };
+    if let Some(earlier) = keyed.earlier(store, caller).await? {
+        return replay(earlier).await;
+    }
+    let claims = Keyed::claims(Some(keyed), caller, created, Timestamp::now())?;
+    match create(claims).await {
+        Ok(answer) => Ok(answer),
+        Err(e) => match keyed.earlier(store, caller).await? {
+            Some(earlier) => replay(earlier).await,
+            None => Err(e),
+        },
+    }
+}
+
 pub(crate) fn key_reused() -> Error {
     Error::conflict(
         ErrorCode::IdempotencyKeyReused,

@@ -23,7 +23,7 @@ use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Query, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::idempotency::{Keyed, key_reused};
+use crate::idempotency::{Keyed, create_once, key_reused};
 
 /// What the products routes need.
 #[derive(Clone)]
@@ -310,11 +310,6 @@ async fn create_product(
     let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
     let body: NewProductBody = parse_json(&canonical)?;
     let (seller, settings) = approved_seller(&catalog, &caller).await?;
-    if let Some(keyed) = &keyed
-        && let Some(created) = keyed.earlier(catalog.store.as_ref(), &caller.user_id).await?
-    {
-        return Ok((StatusCode::CREATED, Json(created_before(&catalog, &created).await?)));
-    }
     let mut v = Validator::new();
     let title = v.check("title", ProductTitle::parse(&body.title));
     let description = v.check("description", ProductDescription::parse(&body.description));
@@ -347,16 +342,19 @@ async fn create_product(
         created_at: now,
         updated_at: now,
     };
-    let also = Keyed::claims(keyed.as_ref(), &caller.user_id, product.id.as_str(), now)?;
-    if let Err(e) = records::create_product(catalog.store.as_ref(), &product, also).await {
-        // The same key, committed by a request that ran alongside this one: it created.
-        if let Some(keyed) = &keyed
-            && let Some(created) = keyed.earlier(catalog.store.as_ref(), &caller.user_id).await?
-        {
-            return Ok((StatusCode::CREATED, Json(created_before(&catalog, &created).await?)));
-        }
-        return Err(e.into());
-    }
+    let store = catalog.store.as_ref();
+    let product = create_once(
+        keyed.as_ref(),
+        store,
+        &caller.user_id,
+        product.id.as_str(),
+        |claims| async { records::create_product(store, &product, claims).await.map(|()| product.clone()) },
+        |created| {
+            let catalog = &catalog;
+            async move { created_before(catalog, &created).await }
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(product)))
 }
 

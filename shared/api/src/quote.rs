@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{post, put};
 use cy_data::audit::AuditRecord;
 use cy_data::catalog::{self as records, TaxRules};
@@ -21,10 +21,12 @@ use cy_domain::product::{CategoryId, Product, ProductStatus};
 use cy_domain::uploads::{UploadPurpose, is_users_upload};
 use cy_domain::{Address, AddressId, CountryCode, Error, FieldErrors, Money, ProductId, Role, Timestamp, UserId};
 use cy_http::auth::SIGNED_IN;
+use cy_http::extract::parse_json;
 use cy_http::{ApiResult, Caller, Json, JwtKeys, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::idempotency::{Keyed, create_once};
 use crate::quote_token::{QUOTE_TTL_SECS, QuoteSigner, QuotedLine, SignedQuote};
 
 /// How long a seller's shipping rate is cached in a warm function: a quote then reads only
@@ -377,15 +379,31 @@ fn parse_coupon(body: CouponBody) -> Result<Coupon, Error> {
     Ok(Coupon { code, value, min_order: body.min_order, expires_at: body.expires_at })
 }
 
+/// `POST /admin/coupons`. With an `Idempotency-Key`, a repeated request answers the coupon
+/// the first one created instead of 409 `already_exists` for its own code.
 async fn create_coupon(
     State(quoting): State<Quoting>,
     caller: Caller,
-    Json(body): Json<CouponBody>,
+    headers: HeaderMap,
+    Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Coupon>)> {
-    let coupon = parse_coupon(body)?;
+    let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
+    let coupon = parse_coupon(parse_json(&canonical)?)?;
     let audit =
         AuditRecord::new(Some(&caller.user_id), "pricing.coupon_created", &coupon.code, json!({"coupon": coupon}));
-    records::create_coupon(quoting.store.as_ref(), &coupon, vec![audit.write()?]).await?;
+    let store = quoting.store.as_ref();
+    let coupon = create_once(
+        keyed.as_ref(),
+        store,
+        &caller.user_id,
+        &coupon.code,
+        |mut claims| async {
+            claims.push(audit.write()?);
+            records::create_coupon(store, &coupon, claims).await.map(|()| coupon.clone())
+        },
+        |code| async move { records::get_coupon(store, &code).await?.ok_or_else(|| Error::not_found("The coupon")) },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(coupon)))
 }
 

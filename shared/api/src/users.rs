@@ -10,11 +10,13 @@ use cy_domain::{
     Address, AddressDraft, AddressId, AddressPatch, CountryCode, Email, Error, PersonName, Phone, Role, Timestamp, User,
 };
 use cy_http::auth::SIGNED_IN;
-use cy_http::extract::{double_option, expected_version};
+use cy_http::extract::{double_option, expected_version, parse_json};
 use cy_http::{ApiResult, Caller, Json, Listed, Paging, Query, require_roles};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::accounts::{Accounts, ProfileChange};
+use crate::idempotency::Keyed;
 
 pub fn router(accounts: Accounts) -> Router {
     Router::new()
@@ -150,12 +152,16 @@ impl AddressBody {
     }
 }
 
+/// `POST /me/addresses`; honours `Idempotency-Key`.
 async fn add_address(
     State(accounts): State<Accounts>,
     caller: Caller,
-    Json(body): Json<AddressBody>,
+    headers: HeaderMap,
+    Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Address>)> {
-    let address = accounts.add_address(&caller.user_id, body.parse()?).await?;
+    let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
+    let body: AddressBody = parse_json(&canonical)?;
+    let address = accounts.add_address(&caller.user_id, body.parse()?, keyed.as_ref()).await?;
     Ok((StatusCode::CREATED, Json(address)))
 }
 

@@ -249,14 +249,20 @@ pub async fn get_address(store: &dyn ReadItems, user: &UserId, id: &AddressId) -
 
 /// Adds an address unless the book already holds [`User::MAX_ADDRESSES`]: the count on the
 /// user item is raised in the same transaction, under a "below the cap" condition, so
-/// concurrent additions cannot overshoot it.
-pub async fn add_address(store: &dyn WriteItems, user: &UserId, address: &Address) -> Result<(), Error> {
+/// concurrent additions cannot overshoot it. `also` commits with it (an idempotency claim).
+pub async fn add_address(
+    store: &dyn WriteItems,
+    user: &UserId,
+    address: &Address,
+    also: Vec<WriteOp>,
+) -> Result<(), Error> {
     let count = WriteOp::Update(
         Update::new(keys::user(user))
             .add("address_count", 1)
             .when(Condition::Exists.and(Condition::less_than("address_count", i64::from(User::MAX_ADDRESSES)))),
     );
-    let ops = vec![WriteOp::create(Item::from_record(&keys::address(user, &address.id), address)?), count];
+    let mut ops = vec![WriteOp::create(Item::from_record(&keys::address(user, &address.id), address)?), count];
+    ops.extend(also);
     store.transact(ops).await.map_err(|e| match e.failed_op() {
         Some(1) => {
             Error::invalid("addresses", format!("an address book holds at most {} addresses", User::MAX_ADDRESSES))

@@ -333,6 +333,11 @@ pub async fn shipping_rules(store: &dyn ReadItems, sellers: &[UserId]) -> Result
     Ok(rules)
 }
 
+/// The coupon with this code (any case).
+pub async fn get_coupon(store: &dyn ReadItems, code: &str) -> Result<Option<Coupon>, Error> {
+    Ok(store.get(&keys::coupon(code)).await?.map(|i| i.record()).transpose()?)
+}
+
 /// Creates a coupon; 409 `already_exists` if the code is taken.
 pub async fn create_coupon(store: &dyn WriteItems, coupon: &Coupon, also: Vec<WriteOp>) -> Result<(), Error> {
     let mut ops = vec![WriteOp::create(Item::from_record(&keys::coupon(&coupon.code), coupon)?)];
