@@ -146,6 +146,8 @@ fn expected_status(event_type: &str) -> OrderStatus {
         "payment_intent.succeeded" | "payment.captured" | "PAYMENT.CAPTURE.COMPLETED" => OrderStatus::Paid,
         "payment_intent.payment_failed" | "payment.failed" | "PAYMENT.CAPTURE.DENIED" => OrderStatus::PaymentFailed,
         "charge.refunded" | "refund.processed" | "PAYMENT.CAPTURE.REFUNDED" => OrderStatus::Refunded,
+        // The cancellation's refund failed: the order stays paid (and is flagged for admins).
+        "refund.failed" => OrderStatus::Paid,
         // The approval asks for a capture; the simulator's is pending until its webhook.
         "CHECKOUT.ORDER.APPROVED" => OrderStatus::PendingPayment,
         other => panic!("no expectation for {other}"),
@@ -188,16 +190,29 @@ async fn every_payment_webhook_sample_is_applied_through_the_function_router() {
             let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
             let order = cy_data::orders::get_order(app.store().as_ref(), &id).await.unwrap().unwrap();
             let mut facts = customiseyou_local::webhooks::facts(&order, &app.local.simulator).unwrap();
-            if expected_status(event_type) == OrderStatus::Refunded {
+            let refund_failure = event_type.ends_with("refund.failed");
+            if expected_status(event_type) == OrderStatus::Refunded || refund_failure {
                 let success = ["payment_intent.succeeded", "payment.captured", "PAYMENT.CAPTURE.COMPLETED"]
                     [PROVIDERS.iter().position(|p| *p == provider).unwrap()];
                 let paid = customiseyou_local::webhooks::event_body(provider, success, &facts, None).unwrap();
                 let answer =
                     cy_tests::send(app.router(), app.local.webhook_signer.request(provider, paid).unwrap()).await;
                 assert_eq!(answer.body["status"], "paid", "{file}: {}", answer.body);
+                if refund_failure {
+                    // The customer cancels: the refund the sample reports failed.
+                    let cancel = app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+                    assert_eq!(cancel.status, StatusCode::ACCEPTED, "{file}: {}", cancel.body);
+                }
                 let order = cy_data::orders::get_order(app.store().as_ref(), &id).await.unwrap().unwrap();
                 facts = customiseyou_local::webhooks::facts(&order, &app.local.simulator).unwrap();
             }
+            let (sample_refund, ours) = match &facts.latest_refund {
+                Some(r) if refund_failure => (
+                    [SAMPLE_REFUND, sample_ids(provider).2],
+                    [r.refund_id.as_str().to_owned(), r.provider_refund_id.clone().unwrap()],
+                ),
+                _ => ([SAMPLE_REFUND; 2], [SAMPLE_REFUND.to_owned(), SAMPLE_REFUND.to_owned()]),
+            };
             // Point the sample at this order, then sign it as the provider would sign for us.
             let (reference, payment_id, _) = sample_ids(provider);
             let amount = order.total;
@@ -211,7 +226,9 @@ async fn every_payment_webhook_sample_is_applied_through_the_function_router() {
                     &Money::new(SAMPLE_AMOUNT, amount.currency).unwrap().to_decimal_string(),
                     &amount.to_decimal_string(),
                 )
-                .replace(&SAMPLE_AMOUNT.to_string(), &amount.amount.to_string());
+                .replace(&SAMPLE_AMOUNT.to_string(), &amount.amount.to_string())
+                .replace(sample_refund[0], &ours[0])
+                .replace(sample_refund[1], &ours[1]);
             let mut headers = event["headers"].as_object().unwrap().clone();
             headers.retain(|k, _| {
                 let k = k.to_lowercase();
@@ -237,5 +254,5 @@ async fn every_payment_webhook_sample_is_applied_through_the_function_router() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 10, "one sample per provider and event type");
+    assert_eq!(seen, 12, "one sample per provider and event type");
 }

@@ -300,6 +300,80 @@ async fn cancelling_a_paid_order_refunds_it_and_it_moves_when_the_provider_confi
         .assert_error(409, "invalid_transition");
 }
 
+/// The provider's event that a refund did not reach the customer (a closed card, say).
+/// PayPal says so in the refund's own status on its refund event.
+async fn refund_failed_body(shop: &Shop, provider: PaymentProvider, id: &OrderId) -> Vec<u8> {
+    match provider {
+        PaymentProvider::Paypal => {
+            let body = shop.event(provider, "PAYMENT.CAPTURE.REFUNDED", id, None).await;
+            let mut event: Value = serde_json::from_slice(&body).unwrap();
+            event["resource"]["status"] = json!("FAILED");
+            serde_json::to_vec(&event).unwrap()
+        }
+        _ => shop.event(provider, "refund.failed", id, None).await,
+    }
+}
+
+/// A cancellation's refund that fails at the provider after it took it: delivered ten times
+/// at once it is recorded once — the refund failed, one flag for admins, one order event —
+/// the order is no longer held for it, and the customer can be refunded again. A success
+/// delivered late for the failed refund does not count it.
+#[tokio::test]
+async fn a_refund_that_fails_at_the_provider_is_flagged_once_and_frees_the_order() {
+    let shop = shop(10).await;
+    let admin = shop.admin().await;
+    for provider in PROVIDERS {
+        let (buyer, id) = shop.order(provider, 1).await;
+        shop.deliver(provider, of(SUCCEEDED, provider), &id).await;
+        let cancel = shop.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+        assert_eq!(cancel.body["payment"]["refunds"][0]["state"], "submitted", "{provider:?}: {}", cancel.body);
+        let stale_success = shop.event(provider, of(REFUNDED, provider), &id, None).await;
+        let flags_before = shop.app.call(Method::GET, "/admin/payments/flags?limit=100", Some(&admin), None).await;
+        let flags_before = flags_before.body["items"].as_array().unwrap().len();
+        let events_before = shop.events(&id).await.len();
+
+        let body = refund_failed_body(&shop, provider, &id).await;
+        let headers = shop.app.local.webhook_signer.headers(provider, &body).unwrap();
+        let deliveries =
+            (0..10).map(|_| send(shop.app.router(), webhooks::delivery(provider, body.clone(), &headers).unwrap()));
+        let answers = futures::future::join_all(deliveries).await;
+        let outcomes: Vec<&str> = answers.iter().map(|a| a.body["outcome"].as_str().unwrap_or("?")).collect();
+        assert!(answers.iter().all(|a| a.status == StatusCode::OK), "{provider:?}: {outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{provider:?}: {outcomes:?}");
+
+        let order = shop.stored(&id).await;
+        let payment = order.payment.as_ref().unwrap();
+        assert_eq!(order.status, OrderStatus::Paid, "{provider:?}");
+        assert_eq!(payment.refunds[0].state, RefundState::Failed, "{provider:?}");
+        assert_eq!(payment.refunded.amount, 0, "{provider:?}");
+        assert!(!payment.cancellation_pending(), "{provider:?}");
+        let flags = shop.app.call(Method::GET, "/admin/payments/flags?limit=100", Some(&admin), None).await;
+        let flags = flags.body["items"].as_array().unwrap().clone();
+        assert_eq!(flags.len(), flags_before + 1, "{provider:?}: one flag: {flags:?}");
+        assert_eq!(flags[0]["order_id"], id.as_str());
+        assert!(flags[0]["reason"].as_str().unwrap().contains("did not reach the customer"), "{:?}", flags[0]);
+        let events = shop.events(&id).await;
+        assert_eq!(events.len(), events_before + 1, "{provider:?}: {events:?}");
+        assert_eq!(events.last().map(String::as_str), Some("order.payment_updated"));
+
+        // The same refund reported refunded after all (a delayed, reordered delivery): the
+        // failure stands, nothing is counted.
+        let late = shop.app.send(shop.app.local.webhook_signer.request(provider, stale_success).unwrap()).await;
+        assert_eq!(late.status, StatusCode::OK, "{}", late.body);
+        assert_eq!(shop.stored(&id).await.payment.unwrap().refunded.amount, 0, "{provider:?}");
+        assert_eq!(shop.stored(&id).await.status, OrderStatus::Paid, "{provider:?}");
+
+        // Free again: the seller could work on it, and a new cancellation asks for a new refund.
+        let again = shop.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+        assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+        let refunds = again.body["payment"]["refunds"].as_array().unwrap();
+        assert_eq!((refunds.len(), &refunds[1]["state"]), (2, &json!("submitted")), "{provider:?}: {refunds:?}");
+        assert_ne!(refunds[1]["id"], refunds[0]["id"]);
+        let confirmed = shop.deliver(provider, of(REFUNDED, provider), &id).await;
+        assert_eq!(confirmed.body["status"], "refunded", "{provider:?}: {}", confirmed.body);
+    }
+}
+
 #[tokio::test]
 async fn an_admin_refunds_units_of_a_line_and_the_order_keeps_its_status() {
     let shop = shop(5).await;
@@ -476,8 +550,16 @@ impl cy_payments::PaymentGateway for Flaky {
         order: &OrderId,
         amount: cy_domain::Money,
     ) -> Result<cy_payments::PaymentIntent, cy_payments::PaymentError> {
-        if *self.mode.lock().unwrap() != "opening_orders" {
-            return self.inner.create_payment(provider, order, amount).await;
+        let mode = *self.mode.lock().unwrap();
+        match mode {
+            "opening_orders" => {}
+            "refusing_payments" => {
+                return Err(cy_payments::PaymentError::Declined {
+                    code: "amount_too_small".into(),
+                    message: "Amount must be at least 50.00 INR".into(),
+                });
+            }
+            _ => return self.inner.create_payment(provider, order, amount).await,
         }
         let n = self.opened.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -510,6 +592,35 @@ impl cy_payments::PaymentGateway for Flaky {
             }),
             _ => self.inner.refund(request).await,
         }
+    }
+}
+
+/// A provider that refuses to open the payment at all (an amount under its minimum, say)
+/// answers 409 with its reason, not a 5xx, and the order is cancelled at once: its stock is
+/// back now, not when the reservation ends. A retry with the same key answers the same.
+#[tokio::test]
+async fn a_payment_the_provider_refuses_to_open_cancels_the_order_and_frees_its_stock() {
+    let shop = shop(5).await;
+    let flaky = Flaky::new(&shop, "refusing_payments");
+    let mut orders = shop.app.local.services.orders.clone();
+    orders.payments = flaky.clone();
+    let router = cy_http::finish(cy_api::orders::router(orders));
+    let (buyer, address) = cy_tests::seed_customer(shop.app.store().as_ref()).await;
+    let body = json!({"items": [{"product_id": shop.product, "quantity": 2}], "address_id": address,
+        "payment_provider": "stripe"});
+    let place = || {
+        let mut request = cy_tests::json_request(Method::POST, "/orders", Some(&buyer), Some(body.clone()));
+        request.headers_mut().insert("idempotency-key", http::HeaderValue::from_static("checkout-1"));
+        send(router.clone(), request)
+    };
+    for _ in 0..2 {
+        let refused = place().await;
+        refused.assert_error(409, "invalid_transition");
+        assert!(refused.body["error"]["message"].as_str().unwrap().contains("at least 50.00"), "{}", refused.body);
+        assert_eq!(refused.body["error"]["details"]["provider_code"], "amount_too_small");
+        let id = OrderId::parse(refused.body["error"]["details"]["order_id"].as_str().unwrap()).unwrap();
+        assert_eq!(shop.stored(&id).await.status, OrderStatus::Cancelled);
+        assert_eq!(shop.stock().await, 5, "the units are back at once");
     }
 }
 

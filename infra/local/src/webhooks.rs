@@ -178,7 +178,10 @@ pub fn facts(order: &Order, simulator: &SimulatedPayments) -> Result<PaymentFact
         .and_then(|p| p.payment_id.clone())
         .unwrap_or_else(|| simulator.payment_id(order.payment_provider, &order.id));
     let currency = order.total.currency;
+    // Stripe's cumulative `amount_refunded` also counts refunds that failed later.
+    let failed: i64 = payment.map(|p| p.failed_refunds.values().sum()).unwrap_or(0);
     let mut refunded = payment.map(|p| p.refunded).unwrap_or(Money::zero(currency));
+    refunded = refunded.checked_add(Money::new(failed, currency)?)?;
     let mut latest_refund = None;
     for refund in payment.map(|p| p.refunds.as_slice()).unwrap_or_default() {
         if refund.state == RefundState::Submitted {
@@ -269,7 +272,8 @@ pub fn event_body(
     let is_refund = event_type.contains("refund") || event_type.contains("REFUND");
     // A refund with none of ours taken is one made in the provider's dashboard: all of it.
     let default_amount = match (is_refund, provider, refund) {
-        (true, PaymentProvider::Stripe, Some(_)) => facts.refunded_including_taken,
+        // Stripe's `charge.refunded` carries the charge's cumulative `amount_refunded`.
+        (true, PaymentProvider::Stripe, Some(_)) if event_type == "charge.refunded" => facts.refunded_including_taken,
         (true, _, Some(r)) => r.amount,
         _ => facts.amount,
     };

@@ -19,7 +19,7 @@ use cy_domain::{Address, AddressId, Error, ErrorCode, Money, OrderId, Role, Time
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::parse_json;
 use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Paging, Query, require_roles};
-use cy_payments::{PaymentGateway, PaymentIntent};
+use cy_payments::{PaymentError, PaymentGateway, PaymentIntent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -261,10 +261,14 @@ impl Orders {
             (Some(recorded), PaymentProvider::Razorpay) => recorded_intent(&order, &recorded.reference),
             // Stripe and PayPal creations are idempotent per order (their idempotency keys),
             // so a replay gets the same payment back, with its client secret or approval link.
-            _ => self.payments.create_payment(order.payment_provider, &order.id, order.total).await.map_err(|e| {
-                tracing::warn!(order_id = %order.id, error = %e, "creating the payment failed; the client may retry with the same key");
-                Error::unavailable(2).with_detail("order_id", order.id.as_str())
-            })?,
+            _ => match self.payments.create_payment(order.payment_provider, &order.id, order.total).await {
+                Ok(payment) => payment,
+                Err(declined @ PaymentError::Declined { .. }) => return Err(self.call_off(&order, declined).await),
+                Err(e) => {
+                    tracing::warn!(order_id = %order.id, error = %e, "creating the payment failed; the client may retry with the same key");
+                    return Err(Error::unavailable(2).with_detail("order_id", order.id.as_str()));
+                }
+            },
         };
         // Which order the provider's reference belongs to, so its webhooks find it.
         let order = payment_records::record_payment_reference(self.store.as_ref(), &order, &payment.reference).await?;
@@ -276,6 +280,31 @@ impl Orders {
             _ => payment,
         };
         Ok((StatusCode::CREATED, Placed { order, payment }))
+    }
+
+    /// The provider will never take this order's payment (an amount under its minimum, a
+    /// currency it does not take): the order is cancelled at once, giving its stock back now
+    /// rather than when its reservation ends, and the answer is the provider's refusal (409).
+    async fn call_off(&self, order: &Order, declined: PaymentError) -> Error {
+        tracing::warn!(order_id = %order.id, error = %declined, "the provider refused to open the payment; cancelling the order");
+        if order.status == OrderStatus::PendingPayment {
+            let note = format!("the payment could not be opened: {declined}");
+            let moved = records::move_order(
+                self.store.as_ref(),
+                order,
+                OrderStatus::Cancelled,
+                Actor::System,
+                None,
+                Some(note),
+                None,
+            )
+            .await;
+            if let Err(e) = moved {
+                // The reservation sweep cancels it when its time is up.
+                tracing::warn!(order_id = %order.id, error = %e, "cancelling the order failed");
+            }
+        }
+        Error::from(declined).with_detail("order_id", order.id.as_str())
     }
 }
 

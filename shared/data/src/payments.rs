@@ -33,7 +33,8 @@ pub struct EventClaim {
     pub at: Timestamp,
 }
 
-/// A provider event refused and kept for admins.
+/// A provider event refused, or applied but needing a person (a refund that failed), kept for
+/// admins.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PaymentFlag {
     pub id: FlagId,
@@ -47,6 +48,26 @@ pub struct PaymentFlag {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<ProviderEvent>,
     pub at: Timestamp,
+}
+
+impl PaymentFlag {
+    /// A flag about `event`.
+    fn of_event(event: &ProviderEvent, order: Option<&OrderId>, reason: String, now: Timestamp) -> PaymentFlag {
+        PaymentFlag {
+            id: FlagId::generate(),
+            provider: event.provider,
+            event_id: event.event_id.clone(),
+            event_type: event.event_type.clone(),
+            order_id: order.cloned(),
+            reason,
+            event: Some(event.clone()),
+            at: now,
+        }
+    }
+
+    fn write(&self) -> Result<WriteOp, Error> {
+        Ok(WriteOp::create(Item::from_record(&keys::payment_flag(&self.id), self)?))
+    }
 }
 
 /// A refund recorded but not yet taken by its provider.
@@ -219,10 +240,14 @@ pub async fn apply_provider_event(store: &dyn Store, event: &ProviderEvent) -> R
                 };
             }
             Decision::Flag(reason) => return flag(store, event, Some(order), reason, now).await,
-            Decision::Apply(change) => change,
+            Decision::Apply(change) => *change,
         };
-        let PaymentChange { to, payment, note, capture } = change;
+        let PaymentChange { to, payment, note, capture, flag } = change;
         let mut after_ops = new_refunds_due(&order, &payment)?;
+        if let Some(reason) = flag {
+            let record = PaymentFlag::of_event(event, Some(&order.id), reason, now);
+            after_ops.push(record.write()?);
+        }
         let newly_collected = payment.payment_id.as_ref().filter(|id| {
             **id != payment.reference && order.payment.as_ref().and_then(|p| p.payment_id.as_ref()) != Some(*id)
         });
@@ -264,24 +289,11 @@ async fn flag(
     reason: String,
     now: Timestamp,
 ) -> Result<EventOutcome, Error> {
-    let id = FlagId::generate();
-    let record = PaymentFlag {
-        id: id.clone(),
-        provider: event.provider,
-        event_id: event.event_id.clone(),
-        event_type: event.event_type.clone(),
-        order_id: order.as_ref().map(|o| o.id.clone()),
-        reason: reason.clone(),
-        event: Some(event.clone()),
-        at: now,
-    };
     tracing::warn!(provider = ?event.provider, event_id = %event.event_id, %reason, "payment event refused and flagged");
-    let ops = vec![
-        claim_write(event, record.order_id.as_ref(), "flagged", now)?,
-        WriteOp::create(Item::from_record(&keys::payment_flag(&id), &record)?),
-    ];
+    let record = PaymentFlag::of_event(event, order.as_ref().map(|o| &o.id), reason, now);
+    let ops = vec![claim_write(event, record.order_id.as_ref(), "flagged", now)?, record.write()?];
     match store.transact(ops).await {
-        Ok(()) => Ok(EventOutcome::Flagged { flag: id, order }),
+        Ok(()) => Ok(EventOutcome::Flagged { flag: record.id, order }),
         Err(e) if e.failed_op() == Some(0) => Ok(EventOutcome::Duplicate),
         Err(e) => Err(e.into()),
     }
@@ -337,9 +349,8 @@ pub async fn settle_refund_request(
         let mut after_ops = vec![WriteOp::Delete { key: keys::refund_due(refund_id), condition: None }];
         if answer.is_err() {
             // Money the customer is owed did not go back: an admin must look at it.
-            let flag = FlagId::generate();
             let record = PaymentFlag {
-                id: flag.clone(),
+                id: FlagId::generate(),
                 provider: order.payment_provider,
                 event_id: format!("refund:{refund_id}"),
                 event_type: "refund refused".to_owned(),
@@ -348,7 +359,7 @@ pub async fn settle_refund_request(
                 event: None,
                 at: Timestamp::now(),
             };
-            after_ops.push(WriteOp::create(Item::from_record(&keys::payment_flag(&flag), &record)?));
+            after_ops.push(record.write()?);
         }
         let mut after = order.clone();
         after.payment = Some(payment);

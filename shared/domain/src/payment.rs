@@ -55,6 +55,16 @@ pub enum ProviderEventKind {
         /// Our refund id, when the refund was ours (we attach it to every refund we request).
         our_refund_id: Option<String>,
     },
+    /// A refund did not reach the customer after all (Stripe `refund.failed`, Razorpay
+    /// `refund.failed`, a PayPal refund `FAILED`/`CANCELLED`): the money is back with us.
+    RefundFailed {
+        /// The provider's id of the refund.
+        provider_refund_id: String,
+        amount: Money,
+        /// Our refund id, when the refund was ours.
+        our_refund_id: Option<String>,
+        reason: String,
+    },
     /// An event type we do not act on (acknowledged and ignored).
     Ignored,
 }
@@ -127,6 +137,10 @@ pub struct Payment {
     pub refunded: Money,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refunded_by_key: BTreeMap<String, i64>,
+    /// Refunds the provider reported failed, by its refund id: the amount taken back out of
+    /// `refunded` (0 if it had not been counted). A failed refund never counts again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_refunds: BTreeMap<String, i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<Refund>,
 }
@@ -139,8 +153,22 @@ impl Payment {
             captured: None,
             refunded: Money::zero(currency),
             refunded_by_key: BTreeMap::new(),
+            failed_refunds: BTreeMap::new(),
             refunds: Vec::new(),
         }
+    }
+
+    /// The refunded total: the largest amount confirmed per key (with `with` counted as one
+    /// more confirmation), less what failed refunds took back.
+    fn net_refunded(&self, with: Option<(&str, i64)>) -> Result<Money, Error> {
+        let mut by_key = self.refunded_by_key.clone();
+        if let Some((key, amount)) = with {
+            by_key.insert(key.to_owned(), amount);
+        }
+        let confirmed = by_key.values().try_fold(0i64, |acc, a| acc.checked_add(*a));
+        let failed = self.failed_refunds.values().try_fold(0i64, |acc, a| acc.checked_add(*a));
+        let (Some(confirmed), Some(failed)) = (confirmed, failed) else { return Err(Error::internal()) };
+        Money::new(confirmed.saturating_sub(failed).max(0), self.refunded.currency)
     }
 
     /// Refunds asked for and not yet confirmed or refused.
@@ -178,7 +206,7 @@ impl Payment {
 /// What an event does to its order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    Apply(PaymentChange),
+    Apply(Box<PaymentChange>),
     /// Refused and flagged for admins (amount or currency mismatch, foreign payment).
     Flag(String),
     /// Nothing to change (a stale or repeated fact); acknowledged.
@@ -195,6 +223,9 @@ pub struct PaymentChange {
     pub note: String,
     /// PayPal: the customer approved; capture now.
     pub capture: bool,
+    /// Applied, and an admin must also look at it (a refund that failed): flagged in the same
+    /// transaction.
+    pub flag: Option<String>,
 }
 
 fn mismatch(what: &str, got: Money, expected: Money) -> String {
@@ -271,7 +302,9 @@ pub fn decide(order: &Order, event: &ProviderEvent, now: Timestamp) -> Result<De
         .payment
         .clone()
         .unwrap_or_else(|| Payment::opened(event.lookup.reference.clone().unwrap_or_default(), currency));
-    let apply = |to, payment, note: String| Ok(Decision::Apply(PaymentChange { to, payment, note, capture: false }));
+    let apply = |to, payment, note: String| {
+        Ok(Decision::Apply(Box::new(PaymentChange { to, payment, note, capture: false, flag: None })))
+    };
     match &event.kind {
         ProviderEventKind::Ignored => Ok(Decision::Nothing("ignored".to_owned())),
         ProviderEventKind::Approved { amount } => {
@@ -282,12 +315,13 @@ pub fn decide(order: &Order, event: &ProviderEvent, now: Timestamp) -> Result<De
             if payment.captured.is_some() || !matches!(order.status, PendingPayment | PaymentFailed) {
                 return Ok(Decision::Nothing(format!("not capturing: the order is {}", order.status.as_str())));
             }
-            Ok(Decision::Apply(PaymentChange {
+            Ok(Decision::Apply(Box::new(PaymentChange {
                 to: None,
                 payment,
                 note: "approved by the customer; capturing".to_owned(),
                 capture: true,
-            }))
+                flag: None,
+            })))
         }
         ProviderEventKind::Succeeded { amount } => {
             if *amount != order.total {
@@ -329,11 +363,14 @@ pub fn decide(order: &Order, event: &ProviderEvent, now: Timestamp) -> Result<De
             // A refund confirmed before its capture was seen: the capture happened, for the
             // order's total (the only amount we would have accepted).
             let captured = payment.captured.unwrap_or(order.total);
+            if payment.failed_refunds.contains_key(refund_key) {
+                return Ok(Decision::Nothing("that refund failed; it no longer counts".to_owned()));
+            }
             let before = payment.refunded_by_key.get(refund_key).copied().unwrap_or(0);
             if amount.amount <= before {
                 return Ok(Decision::Nothing("the refund is already recorded".to_owned()));
             }
-            let refunded = payment.refunded.amount - before + amount.amount;
+            let refunded = payment.net_refunded(Some((refund_key, amount.amount)))?.amount;
             if refunded > captured.amount {
                 return Ok(Decision::Flag(format!(
                     "refunds of {} would exceed the {} collected",
@@ -361,7 +398,62 @@ pub fn decide(order: &Order, event: &ProviderEvent, now: Timestamp) -> Result<De
                 apply(to, payment, note)
             }
         }
+        ProviderEventKind::RefundFailed { provider_refund_id, amount, our_refund_id, reason } => {
+            if amount.currency != currency {
+                return Ok(Decision::Flag(mismatch("failed refund", *amount, order.total)));
+            }
+            refund_failed(order, payment, provider_refund_id, *amount, our_refund_id.as_deref(), reason)
+        }
     }
+}
+
+/// A refund failed at the provider: ours is marked failed (a cancellation waiting for it no
+/// longer holds the order), what was counted for it is taken back out of the refunded total,
+/// and admins are told: the customer is owed money that did not reach them. The order's status
+/// does not move back on its own (a `refunded` order stays so); an admin decides what next.
+fn refund_failed(
+    order: &Order,
+    mut payment: Payment,
+    provider_refund_id: &str,
+    amount: Money,
+    our_refund_id: Option<&str>,
+    reason: &str,
+) -> Result<Decision, Error> {
+    if payment.failed_refunds.contains_key(provider_refund_id) {
+        return Ok(Decision::Nothing("the refund's failure is already recorded".to_owned()));
+    }
+    let shown = format!("{} {}", amount.to_decimal_string(), amount.currency);
+    let ours = payment.refunds.iter_mut().find(|r| {
+        our_refund_id.is_some_and(|id| id == r.id.as_str())
+            || r.provider_refund_id.as_deref() == Some(provider_refund_id)
+    });
+    let named = match ours {
+        Some(refund) => {
+            refund.state = RefundState::Failed;
+            refund.id.as_str().to_owned()
+        }
+        // A refund made in the provider's dashboard, counted when it was confirmed.
+        None if payment.refunded_by_key.contains_key(provider_refund_id) => provider_refund_id.to_owned(),
+        None => {
+            return Ok(Decision::Flag(format!(
+                "refund {provider_refund_id} of {shown} failed at the provider; it is not one we know"
+            )));
+        }
+    };
+    // Razorpay and PayPal confirm each refund under its own id: that confirmation goes. Stripe
+    // confirms per charge with the cumulative `amount_refunded`, which counts every refund
+    // created on it, this one included: its amount comes off that total instead.
+    let subtract = if order.payment_provider == PaymentProvider::Stripe {
+        amount.amount
+    } else {
+        payment.refunded_by_key.remove(provider_refund_id);
+        0
+    };
+    payment.failed_refunds.insert(provider_refund_id.to_owned(), subtract);
+    payment.refunded = payment.net_refunded(None)?;
+    let note = format!("refund {named} failed at the provider: {reason}");
+    let flag = format!("{note}; {shown} did not reach the customer (the order is {})", order.status.as_str());
+    Ok(Decision::Apply(Box::new(PaymentChange { to: None, payment, note, capture: false, flag: Some(flag) })))
 }
 
 /// The money came, but the order will not be fulfilled (it was cancelled, or its stock was sold
@@ -370,7 +462,7 @@ pub fn refund_instead(mut payment: Payment, now: Timestamp, reason: &str) -> Res
     let refund = automatic_refund(&payment, reason, now)?;
     let note = format!("{reason}; refunding {} {}", refund.amount.to_decimal_string(), refund.amount.currency);
     payment.refunds.push(refund);
-    Ok(Decision::Apply(PaymentChange { to: None, payment, note, capture: false }))
+    Ok(Decision::Apply(Box::new(PaymentChange { to: None, payment, note, capture: false, flag: None })))
 }
 
 /// Whether `actor` may call off an order in `status` whose money was collected (which refunds
@@ -536,7 +628,7 @@ mod tests {
 
     fn applied(decision: Decision) -> PaymentChange {
         match decision {
-            Decision::Apply(change) => change,
+            Decision::Apply(change) => *change,
             other => panic!("expected a change, got {other:?}"),
         }
     }
@@ -594,6 +686,72 @@ mod tests {
         let order = self::order(OrderStatus::Paid, true);
         let over = decide(&order, &event(refunded("rfnd_1", 30_201), Some("pay_P1")), now).unwrap();
         assert!(matches!(over, Decision::Flag(_)), "{over:?}");
+    }
+
+    fn refund_failed(provider_refund_id: &str, amount: i64) -> ProviderEventKind {
+        ProviderEventKind::RefundFailed {
+            provider_refund_id: provider_refund_id.into(),
+            amount: inr(amount),
+            our_refund_id: None,
+            reason: "card closed".into(),
+        }
+    }
+
+    /// Applies `kind` to `order` as a webhook would; the change, which must be one.
+    fn apply(order: &mut Order, kind: ProviderEventKind) -> PaymentChange {
+        let change = applied(decide(order, &event(kind, Some("pay_P1")), Timestamp::now()).unwrap());
+        order.payment = Some(change.payment.clone());
+        if let Some(to) = change.to {
+            order.status = to;
+        }
+        change
+    }
+
+    #[test]
+    fn a_failed_refund_is_taken_back_out_of_the_total_flagged_and_never_counted_again() {
+        // Razorpay keys confirmations per refund: the failed one's goes.
+        let mut order = order(OrderStatus::Paid, true);
+        apply(&mut order, refunded("rfnd_1", 10_000));
+        apply(&mut order, refunded("rfnd_2", 5_000));
+        let change = apply(&mut order, refund_failed("rfnd_1", 10_000));
+        assert!(change.flag.as_deref().is_some_and(|f| f.contains("did not reach the customer")), "{change:?}");
+        assert_eq!(order.payment.as_ref().unwrap().refunded.amount, 5_000);
+        let now = Timestamp::now();
+        for kind in [refund_failed("rfnd_1", 10_000), refunded("rfnd_1", 10_000)] {
+            let again = decide(&order, &event(kind, Some("pay_P1")), now).unwrap();
+            assert!(matches!(again, Decision::Nothing(_)), "{again:?}");
+        }
+        // A refund nobody knows failing is for admins, and changes nothing.
+        let unknown = decide(&order, &event(refund_failed("rfnd_9", 1_000), Some("pay_P1")), now).unwrap();
+        assert!(matches!(unknown, Decision::Flag(_)), "{unknown:?}");
+
+        // Stripe confirms per charge, cumulatively: the failure's amount comes off, and the same
+        // cumulative delivered again adds nothing; a later refund on the charge counts.
+        let mut order = self::order(OrderStatus::Paid, true);
+        order.payment_provider = PaymentProvider::Stripe;
+        let stripe = |kind| ProviderEvent { provider: PaymentProvider::Stripe, ..event(kind, Some("pay_P1")) };
+        let (payment, refund) =
+            plan_refund(&order, &RefundAsk::Lines(vec![(0, 1)]), "x", Actor::Admin, None, now).unwrap();
+        order.payment = Some(payment);
+        let step = |order: &mut Order, kind| {
+            let change = applied(decide(order, &stripe(kind), now).unwrap());
+            order.payment = Some(change.payment.clone());
+            change
+        };
+        step(&mut order, refunded("ch_1", 9_900));
+        assert_eq!(order.payment.as_ref().unwrap().refunds[0].state, RefundState::Confirmed);
+        let failed = ProviderEventKind::RefundFailed {
+            provider_refund_id: "re_1".into(),
+            amount: inr(9_900),
+            our_refund_id: Some(refund.id.as_str().into()),
+            reason: "expired_or_canceled_card".into(),
+        };
+        step(&mut order, failed);
+        let payment = order.payment.as_ref().unwrap();
+        assert_eq!((payment.refunded.amount, payment.refunds[0].state), (0, RefundState::Failed));
+        assert!(matches!(decide(&order, &stripe(refunded("ch_1", 9_900)), now).unwrap(), Decision::Nothing(_)));
+        step(&mut order, refunded("ch_1", 19_800));
+        assert_eq!(order.payment.as_ref().unwrap().refunded.amount, 9_900);
     }
 
     #[test]

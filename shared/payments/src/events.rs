@@ -158,6 +158,24 @@ struct StripeRefund {
     metadata: Notes,
 }
 
+/// A Refund object as `refund.*` and `charge.refund.updated` events carry it.
+#[derive(Deserialize)]
+struct StripeRefundObject {
+    id: String,
+    #[serde(default)]
+    amount: Option<i64>,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    failure_reason: Option<String>,
+    #[serde(default)]
+    payment_intent: Option<String>,
+    #[serde(default)]
+    metadata: Notes,
+}
+
 /// Parses a verified Stripe event.
 pub fn parse_stripe(body: &[u8]) -> Result<ProviderEvent, ParseError> {
     let StripeEvent { id, event_type, data } = serde_json::from_slice(body)?;
@@ -196,6 +214,32 @@ pub fn parse_stripe(body: &[u8]) -> Result<ProviderEvent, ParseError> {
                 reference: charge.payment_intent.clone(),
                 payment_id: charge.payment_intent,
                 order_id: charge.metadata.order_id(),
+            };
+            (lookup, kind)
+        }
+        // A refund's later life. Its success is confirmed by `charge.refunded`; only a failure
+        // (a closed card, say: the money comes back to our balance) is news here.
+        "refund.failed" | "refund.updated" | "charge.refund.updated" => {
+            let refund: StripeRefundObject = from_value(data.object)?;
+            if !matches!(refund.status.as_deref(), Some("failed" | "canceled")) {
+                return Ok(event(
+                    PaymentProvider::Stripe,
+                    id,
+                    event_type,
+                    PaymentLookup::default(),
+                    ProviderEventKind::Ignored,
+                ));
+            }
+            let kind = ProviderEventKind::RefundFailed {
+                amount: minor_units(refund.amount, &refund.currency, "data.object.amount")?,
+                our_refund_id: our_refund_id(refund.metadata.get("refund_id")),
+                reason: refund.failure_reason.or(refund.status).unwrap_or_else(|| "failed".into()),
+                provider_refund_id: refund.id,
+            };
+            let lookup = PaymentLookup {
+                reference: refund.payment_intent.clone(),
+                payment_id: refund.payment_intent,
+                order_id: refund.metadata.order_id(),
             };
             (lookup, kind)
         }
@@ -259,6 +303,19 @@ struct RazorpayRefund {
     notes: Notes,
 }
 
+/// A refund event's lookup and its refund: the payment's order is in the payment entity, when
+/// Razorpay sends it along.
+fn razorpay_refund(parsed: &RazorpayEvent) -> Result<(PaymentLookup, RazorpayRefund), ParseError> {
+    let refund: RazorpayRefund = parsed.required("refund", "payload.refund.entity")?;
+    let order = parsed.entity("payment").and_then(|p| p.get("order_id")).and_then(Value::as_str);
+    let lookup = PaymentLookup {
+        reference: order.map(str::to_owned),
+        payment_id: refund.payment_id.clone(),
+        order_id: refund.notes.order_id(),
+    };
+    Ok((lookup, refund))
+}
+
 /// Parses a verified Razorpay event. `event_id_header` is `x-razorpay-event-id`; without it the
 /// id is `"<event>:<entity id>"`, which names the same thing since a payment is captured once
 /// and a refund processed once.
@@ -282,19 +339,19 @@ pub fn parse_razorpay(body: &[u8], event_id_header: Option<&str>) -> Result<Prov
             };
             (Some(payment.id), lookup, kind)
         }
-        "refund.processed" => {
-            let refund: RazorpayRefund = parsed.required("refund", "payload.refund.entity")?;
+        "refund.processed" | "refund.failed" => {
+            let (lookup, refund) = razorpay_refund(&parsed)?;
             let amount = minor_units(refund.amount, &refund.currency, "payload.refund.entity.amount")?;
-            let order = parsed.entity("payment").and_then(|p| p.get("order_id")).and_then(Value::as_str);
-            let lookup = PaymentLookup {
-                reference: order.map(str::to_owned),
-                payment_id: refund.payment_id,
-                order_id: refund.notes.order_id(),
-            };
-            let kind = ProviderEventKind::Refunded {
-                refund_key: refund.id.clone(),
-                amount,
-                our_refund_id: our_refund_id(refund.notes.get("refund_id")),
+            let ours = our_refund_id(refund.notes.get("refund_id"));
+            let kind = if parsed.event == "refund.processed" {
+                ProviderEventKind::Refunded { refund_key: refund.id.clone(), amount, our_refund_id: ours }
+            } else {
+                ProviderEventKind::RefundFailed {
+                    provider_refund_id: refund.id.clone(),
+                    amount,
+                    our_refund_id: ours,
+                    reason: "the refund failed at Razorpay".into(),
+                }
             };
             (Some(refund.id), lookup, kind)
         }
@@ -393,6 +450,8 @@ struct PaypalStatusDetails {
 struct PaypalRefund {
     id: String,
     #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
     amount: Option<PaypalAmount>,
     #[serde(default)]
     custom_id: Option<String>,
@@ -464,10 +523,20 @@ pub fn parse_paypal(body: &[u8]) -> Result<ProviderEvent, ParseError> {
                 payment_id: up_link_id(&refund.links, "captures"),
                 order_id: our_order_id(refund.custom_id.as_deref()),
             };
-            let kind = ProviderEventKind::Refunded {
-                refund_key: refund.id,
-                amount,
-                our_refund_id: our_refund_id(refund.invoice_id.as_deref()),
+            let ours = our_refund_id(refund.invoice_id.as_deref());
+            // The refund's own status says whether the money went back: only COMPLETED
+            // confirms; PENDING is not news yet; FAILED and CANCELLED mean it did not.
+            let kind = match refund.status.as_deref() {
+                None | Some("COMPLETED") => {
+                    ProviderEventKind::Refunded { refund_key: refund.id, amount, our_refund_id: ours }
+                }
+                Some(status @ ("FAILED" | "CANCELLED")) => ProviderEventKind::RefundFailed {
+                    provider_refund_id: refund.id,
+                    amount,
+                    our_refund_id: ours,
+                    reason: format!("the refund is {status} at PayPal"),
+                },
+                Some(_) => ProviderEventKind::Ignored,
             };
             (lookup, kind)
         }
@@ -497,8 +566,9 @@ pub struct SampleFacts {
     pub provider_refund_id: String,
 }
 
-const STRIPE_TYPES: &[&str] = &["payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"];
-const RAZORPAY_TYPES: &[&str] = &["payment.captured", "payment.failed", "refund.processed"];
+const STRIPE_TYPES: &[&str] =
+    &["payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded", "refund.failed"];
+const RAZORPAY_TYPES: &[&str] = &["payment.captured", "payment.failed", "refund.processed", "refund.failed"];
 const PAYPAL_TYPES: &[&str] =
     &["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.REFUNDED"];
 
@@ -564,11 +634,15 @@ fn stripe_sample(event_type: &str, facts: &SampleFacts, event_id: &str, created:
                 "status": if succeeded { "succeeded" } else { "requires_payment_method" },
             })
         }
+        "refund.failed" => json!({
+            "id": facts.provider_refund_id, "object": "refund", "amount": amount, "charge": charge,
+            "created": created - 600, "currency": currency, "failure_reason": "expired_or_canceled_card",
+            "failure_balance_transaction": format!("txn_{}", derived_id(&facts.provider_refund_id, "failure")),
+            "metadata": refund_metadata(facts), "payment_intent": intent,
+            "reason": "requested_by_customer", "status": "failed",
+        }),
         "charge.refunded" => {
-            let refund_metadata = match &facts.refund_id {
-                Some(id) => json!({"refund_id": id.as_str(), "order_id": facts.order_id.as_str()}),
-                None => json!({}),
-            };
+            let refund_metadata = refund_metadata(facts);
             json!({
                 "id": charge, "object": "charge", "amount": amount, "amount_captured": amount,
                 "amount_refunded": amount, "captured": true, "created": created - 3600, "currency": currency,
@@ -596,6 +670,14 @@ fn stripe_sample(event_type: &str, facts: &SampleFacts, event_id: &str, created:
     }))
 }
 
+/// The metadata we attach to a refund we ask Stripe for (none on a dashboard refund).
+fn refund_metadata(facts: &SampleFacts) -> Value {
+    match &facts.refund_id {
+        Some(id) => json!({"refund_id": id.as_str(), "order_id": facts.order_id.as_str()}),
+        None => json!({}),
+    }
+}
+
 fn razorpay_sample(event_type: &str, facts: &SampleFacts, created: i64) -> Option<Value> {
     let currency = facts.amount.currency.code();
     let notes = json!({"order_id": facts.order_id.as_str()});
@@ -620,7 +702,8 @@ fn razorpay_sample(event_type: &str, facts: &SampleFacts, created: i64) -> Optio
     let (contains, payload) = match event_type {
         "payment.captured" => (json!(["payment"]), json!({"payment": {"entity": payment("captured", 0, false)}})),
         "payment.failed" => (json!(["payment"]), json!({"payment": {"entity": payment("failed", 0, true)}})),
-        "refund.processed" => {
+        "refund.processed" | "refund.failed" => {
+            let processed = event_type == "refund.processed";
             // Razorpay's quirk, kept on purpose: no notes are sent as `[]`, not `{}`.
             let refund_notes = match &facts.refund_id {
                 Some(id) => json!({"refund_id": id.as_str(), "order_id": facts.order_id.as_str()}),
@@ -630,12 +713,15 @@ fn razorpay_sample(event_type: &str, facts: &SampleFacts, created: i64) -> Optio
                 "id": facts.provider_refund_id, "entity": "refund", "amount": facts.amount.amount,
                 "currency": currency, "payment_id": facts.payment_id, "notes": refund_notes,
                 "receipt": facts.refund_id.as_ref().map(RefundId::as_str), "acquirer_data": {"arn": null},
-                "created_at": created, "batch_id": null, "status": "processed",
+                "created_at": created, "batch_id": null,
+                "status": if processed { "processed" } else { "failed" },
                 "speed_processed": "normal", "speed_requested": "normal",
             });
+            // A failed refund's amount is back on the payment: nothing refunded on it.
+            let refunded = if processed { facts.amount.amount } else { 0 };
             let payload = json!({
                 "refund": {"entity": refund},
-                "payment": {"entity": payment("captured", facts.amount.amount, false)},
+                "payment": {"entity": payment("captured", refunded, false)},
             });
             (json!(["refund", "payment"]), payload)
         }
@@ -819,6 +905,24 @@ mod tests {
                     refund_key: format!("ch_{}", derived_id(&f.reference, "charge")),
                     amount: f.amount,
                     our_refund_id: our_refund,
+                },
+            ),
+            (Stripe, "refund.failed") => (
+                lookup(some(&f.reference), some(&f.reference), f.refund_id.as_ref().map(|_| f.order_id.clone())),
+                ProviderEventKind::RefundFailed {
+                    provider_refund_id: f.provider_refund_id.clone(),
+                    amount: f.amount,
+                    our_refund_id: our_refund,
+                    reason: "expired_or_canceled_card".into(),
+                },
+            ),
+            (Razorpay, "refund.failed") => (
+                lookup(some(&f.reference), some(&f.payment_id), f.refund_id.as_ref().map(|_| f.order_id.clone())),
+                ProviderEventKind::RefundFailed {
+                    provider_refund_id: f.provider_refund_id.clone(),
+                    amount: f.amount,
+                    our_refund_id: our_refund,
+                    reason: "the refund failed at Razorpay".into(),
                 },
             ),
             (Razorpay, "payment.captured") => (
@@ -1056,6 +1160,39 @@ mod tests {
             (paypal.event_type.as_str(), &paypal.kind),
             ("PAYMENT.CAPTURE.PENDING", &ProviderEventKind::Ignored)
         );
+    }
+
+    /// Stripe's refund events only matter when the refund failed (its success is confirmed by
+    /// `charge.refunded`); PayPal's refund event confirms only a COMPLETED refund.
+    #[test]
+    fn refund_events_are_news_only_when_the_refund_failed_or_completed() {
+        let stripe = |status: &str| {
+            let body = json!({"id": "evt_1", "type": "refund.updated", "data": {"object": {
+                "id": "re_1", "object": "refund", "amount": 500, "currency": "inr", "status": status,
+                "payment_intent": "pi_1", "metadata": {}}}});
+            parse_stripe(&serde_json::to_vec(&body).unwrap()).unwrap().kind
+        };
+        assert_eq!(stripe("succeeded"), ProviderEventKind::Ignored);
+        assert_eq!(stripe("pending"), ProviderEventKind::Ignored);
+        for status in ["failed", "canceled"] {
+            assert!(
+                matches!(&stripe(status), ProviderEventKind::RefundFailed { provider_refund_id, amount, .. }
+                    if provider_refund_id == "re_1" && amount.amount == 500),
+                "{status}"
+            );
+        }
+        let f = facts(PaymentProvider::Paypal);
+        let paypal = |status: &str| {
+            let body = sample_event(PaymentProvider::Paypal, "PAYMENT.CAPTURE.REFUNDED", &f, "WH-1", 1).unwrap();
+            let mut event: Value = serde_json::from_slice(&body).unwrap();
+            event["resource"]["status"] = json!(status);
+            parse_paypal(&serde_json::to_vec(&event).unwrap()).unwrap().kind
+        };
+        assert!(matches!(paypal("COMPLETED"), ProviderEventKind::Refunded { .. }));
+        assert_eq!(paypal("PENDING"), ProviderEventKind::Ignored);
+        for status in ["FAILED", "CANCELLED"] {
+            assert!(matches!(paypal(status), ProviderEventKind::RefundFailed { .. }), "{status}");
+        }
     }
 
     #[test]
