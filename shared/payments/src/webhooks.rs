@@ -24,7 +24,9 @@ use sha2::Sha256;
 use url::{Host, Url};
 use x509_parser::time::ASN1Time;
 
-use crate::certs::{CertificateSource, PAYPAL_AUTH_ALGO, PAYPAL_CERT_HOSTS, paypal_signed_message, pem_block};
+use crate::certs::{
+    CertError, CertificateSource, PAYPAL_AUTH_ALGO, PAYPAL_CERT_HOSTS, paypal_signed_message, pem_block,
+};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -88,7 +90,8 @@ pub fn verify_stripe(
     if signatures.is_empty() {
         return Err(Refused::MalformedHeader);
     }
-    if (now - timestamp).abs() > tolerance_secs {
+    // abs_diff: a timestamp near i64::MIN must not overflow (it is the sender's input).
+    if now.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
         return Err(Refused::StaleTimestamp);
     }
     let matches = secrets.iter().any(|secret| {
@@ -146,9 +149,14 @@ pub async fn verify_paypal(
     }
     let signature = BASE64.decode(signature).map_err(|_| Refused::MalformedHeader)?;
     let cert_url = paypal_cert_url(cert_url).ok_or(Refused::UntrustedCertificate)?;
-    let pem = certs.certificate_pem(&cert_url).await.map_err(|e| {
-        tracing::warn!(url = %cert_url, error = %e, "PayPal signing certificate unavailable");
-        Refused::CertificateUnavailable
+    let pem = certs.certificate_pem(&cert_url).await.map_err(|e| match e {
+        // PayPal says there is no such certificate (any sender may name any path on its
+        // hosts): the delivery is not PayPal's, a 4xx, and not an alarm of ours.
+        CertError::Status(400..=499) | CertError::Unknown(_) => Refused::UntrustedCertificate,
+        e => {
+            tracing::warn!(url = %cert_url, error = %e, "PayPal signing certificate unavailable");
+            Refused::CertificateUnavailable
+        }
     })?;
     let der = pem_block(&pem, "CERTIFICATE").ok_or(Refused::UntrustedCertificate)?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|_| Refused::UntrustedCertificate)?;
@@ -216,6 +224,9 @@ mod tests {
         assert_eq!(stripe(&format!("t={},v1={SIG}", T + 1), BODY, &[SECRET], T), Err(Refused::BadSignature));
         assert_eq!(stripe(&format!("t={T},v1={SIG}"), BODY, &[SECRET], T + 301), Err(Refused::StaleTimestamp));
         assert_eq!(stripe(&format!("t={T},v1={SIG}"), BODY, &[SECRET], T - 301), Err(Refused::StaleTimestamp));
+        // The far ends of i64 are stale, not an overflow.
+        assert_eq!(stripe(&format!("t={},v1={SIG}", i64::MIN), BODY, &[SECRET], T), Err(Refused::StaleTimestamp));
+        assert_eq!(stripe(&format!("t={},v1={SIG}", i64::MAX), BODY, &[SECRET], T), Err(Refused::StaleTimestamp));
         assert_eq!(verify_stripe(None, BODY, &[SECRET], T, 300), Err(Refused::MissingHeader));
         for malformed in
             ["", "garbage", "t=abc,v1=00", &format!("v1={SIG}"), &format!("t={T}"), &format!("t={T},v1=zz")]
@@ -255,7 +266,7 @@ mod paypal_tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::certs::{CertError, LocalCertificates, TestCertificate, sign_paypal};
+    use crate::certs::{LocalCertificates, TestCertificate, sign_paypal};
 
     const CERT_URL: &str = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-local";
     const WEBHOOK_ID: &str = "1JE4291016473214C";
@@ -277,6 +288,19 @@ mod paypal_tests {
         async fn certificate_pem(&self, url: &Url) -> Result<String, CertError> {
             self.asked.fetch_add(1, Ordering::SeqCst);
             self.inner.certificate_pem(url).await
+        }
+    }
+
+    /// A certificate source that always fails the same way.
+    struct Failing(CertError);
+
+    #[async_trait]
+    impl CertificateSource for Failing {
+        async fn certificate_pem(&self, _: &Url) -> Result<String, CertError> {
+            Err(match &self.0 {
+                CertError::Status(s) => CertError::Status(*s),
+                other => CertError::Fetch(other.to_string()),
+            })
         }
     }
 
@@ -308,7 +332,7 @@ mod paypal_tests {
         }
     }
 
-    async fn verify(h: &PaypalHeaders<'_>, body: &[u8], certs: &Counting) -> Result<(), Refused> {
+    async fn verify(h: &PaypalHeaders<'_>, body: &[u8], certs: &dyn CertificateSource) -> Result<(), Refused> {
         verify_paypal(h, body, WEBHOOK_ID, certs, now()).await
     }
 
@@ -422,7 +446,13 @@ mod paypal_tests {
         assert_eq!(verify(&h, BODY, &garbage).await, Err(Refused::UntrustedCertificate));
 
         let empty = Counting { inner: LocalCertificates::default(), asked: AtomicUsize::new(0) };
-        assert_eq!(verify(&h, BODY, &empty).await, Err(Refused::CertificateUnavailable));
+        assert_eq!(verify(&h, BODY, &empty).await, Err(Refused::UntrustedCertificate), "no such certificate");
+        let down = Failing(CertError::Status(503));
+        assert_eq!(verify(&h, BODY, &down).await, Err(Refused::CertificateUnavailable), "PayPal is down");
+        let unreachable = Failing(CertError::Fetch("connection refused".into()));
+        assert_eq!(verify(&h, BODY, &unreachable).await, Err(Refused::CertificateUnavailable));
+        let gone = Failing(CertError::Status(404));
+        assert_eq!(verify(&h, BODY, &gone).await, Err(Refused::UntrustedCertificate), "PayPal: no such certificate");
     }
 
     /// An independent check of the signing: OpenSSL verifies our signature over the message
