@@ -1,4 +1,5 @@
-//! Lambda `products`: configuration, clients, router, run. The routes live in `cy_api::products`.
+//! Lambda `products`: configuration, clients, router, run. The routes live in `cy_api::products`
+//! (and `GET /openapi.json` in `cy_api::openapi`).
 
 use std::sync::Arc;
 
@@ -12,5 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         cy_domain::Currency::parse(&std::env::var("DEFAULT_CURRENCY").unwrap_or_else(|_| "INR".into()))
             .map_err(|e| format!("DEFAULT_CURRENCY {e}"))?;
     let catalog = cy_api::products::Catalog { store, keys, files, default_currency };
-    cy_http::run_on_lambda(cy_http::finish(cy_api::products::router(catalog))).await
+    // The catalog's function also serves the whole API's OpenAPI document.
+    let router = cy_api::products::router(catalog).merge(cy_api::openapi::router());
+    cy_http::run_on_lambda(cy_http::finish(router)).await
 }

@@ -221,6 +221,7 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::orders::router(services.orders.clone()))
         .merge(cy_api::cart::router(services.orders.clone()))
         .merge(cy_api::payments::router(services.webhooks.clone()))
+        .merge(cy_api::openapi::router())
         .merge(uploads::router(services.files.clone()));
     cy_http::finish(functions)
 }

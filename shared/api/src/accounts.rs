@@ -40,7 +40,7 @@ impl FromRef<Accounts> for Arc<JwtKeys> {
 }
 
 /// An access token and the refresh token that renews it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,

@@ -3,33 +3,48 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use cy_domain::error::Validator;
 use cy_domain::{Email, Error, Password, PersonName, Phone, Role, SignupRole};
 use cy_http::auth::SIGNED_IN;
-use cy_http::{ApiResult, Caller, Json, require_roles};
+use cy_http::{ApiResult, Caller, ErrorBody, Json, require_roles};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::accounts::{Accounts, Registration, TokenPair};
 
+/// This function's operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(register, login, refresh, logout))]
+pub struct Api;
+
 pub fn router(accounts: Accounts) -> Router {
+    routes(accounts).split_for_parts().0
+}
+
+/// The routes with the operations they document (`Api` must list the same).
+pub fn routes(accounts: Accounts) -> OpenApiRouter {
     let signed_in =
-        Router::new().route("/auth/logout", post(logout)).route_layer(require_roles(accounts.keys.clone(), SIGNED_IN));
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
+        OpenApiRouter::new().routes(routes!(logout)).route_layer(require_roles(accounts.keys.clone(), SIGNED_IN));
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
         .merge(signed_in)
         .with_state(accounts)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
     email: String,
     password: String,
     name: String,
+    /// `customer` or `seller` (admins are made by admins).
+    #[schema(pattern = "^(customer|seller)$")]
     role: String,
+    /// E.164, e.g. `+919876543210`.
     #[serde(default)]
     phone: Option<String>,
 }
@@ -62,7 +77,7 @@ impl RegisterBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserSummary {
     id: String,
     email: String,
@@ -70,13 +85,17 @@ struct UserSummary {
     role: Role,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Registered {
     user: UserSummary,
     #[serde(flatten)]
     tokens: TokenPair,
 }
 
+/// Creates an account and signs it in.
+#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterBody,
+    responses((status = 201, description = "Registered and signed in", body = Registered),
+        (status = 409, description = "`already_exists`: the email has an account", body = ErrorBody)))]
 async fn register(
     State(accounts): State<Accounts>,
     Json(body): Json<RegisterBody>,
@@ -91,7 +110,7 @@ async fn register(
     Ok((StatusCode::CREATED, Json(Registered { user, tokens })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     email: String,
@@ -102,6 +121,10 @@ struct LoginBody {
 /// characters) and would only make us hash megabytes.
 const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
 
+/// Signs in with email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginBody,
+    responses((status = 200, description = "Signed in", body = TokenPair),
+        (status = 401, description = "Unknown email or wrong password (the same answer)", body = ErrorBody)))]
 async fn login(State(accounts): State<Accounts>, Json(body): Json<LoginBody>) -> ApiResult<Json<TokenPair>> {
     let mut v = Validator::new();
     let email = v.check("email", Email::parse(&body.email));
@@ -113,16 +136,23 @@ async fn login(State(accounts): State<Accounts>, Json(body): Json<LoginBody>) ->
     Ok(Json(accounts.login(&email, &body.password).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
 }
 
+/// Exchanges a refresh token for a new pair (the old one is spent; a spent one revokes its login).
+#[utoipa::path(post, path = "/auth/refresh", tag = "accounts", request_body = RefreshBody,
+    responses((status = 200, description = "A new pair", body = TokenPair),
+        (status = 401, description = "Unknown, expired or spent refresh token", body = ErrorBody)))]
 async fn refresh(State(accounts): State<Accounts>, Json(body): Json<RefreshBody>) -> ApiResult<Json<TokenPair>> {
     Ok(Json(accounts.refresh(&body.refresh_token).await?))
 }
 
+/// Ends the login the refresh token belongs to.
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts", request_body = RefreshBody, security(("bearer" = [])),
+    responses((status = 204, description = "Signed out (also when already signed out)")))]
 async fn logout(
     State(accounts): State<Accounts>,
     caller: Caller,

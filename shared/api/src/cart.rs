@@ -7,23 +7,34 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
 use cy_data::cart::{self as records, CartLine};
 use cy_data::catalog::get_products;
 use cy_domain::catalog::{Quantity, price_unit};
 use cy_domain::product::ProductStatus;
 use cy_domain::uploads::{UploadPurpose, is_users_upload};
 use cy_domain::{Error, Money, ProductId, Role, Timestamp, UserId};
-use cy_http::{ApiResult, Caller, Json, require_roles};
+use cy_http::{ApiResult, Caller, ErrorBody, Json, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::orders::Orders;
 
+/// The cart's operations, for the OpenAPI document (part of `orders::Api`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(view, put_line, remove_line))]
+pub struct Api;
+
 pub fn router(orders: Orders) -> Router {
-    Router::new()
-        .route("/me/cart", get(view))
-        .route("/me/cart/items/{line_id}", put(put_line).delete(remove_line))
+    routes(orders).split_for_parts().0
+}
+
+/// The routes with the operations they document (`Api` must list the same).
+pub fn routes(orders: Orders) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(view))
+        .routes(routes!(put_line, remove_line))
         .route_layer(require_roles(orders.keys.clone(), &[Role::Customer]))
         .with_state(orders)
 }
@@ -33,17 +44,19 @@ fn line_id(raw: &str) -> Result<String, Error> {
     if ok { Ok(raw.to_owned()) } else { Err(Error::invalid("line_id", "must be 1 to 64 letters, digits, - or _")) }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LineBody {
     product_id: String,
     quantity: i64,
+    /// Option id → value, as for quotes.
     #[serde(default)]
+    #[schema(value_type = Object)]
     customizations: serde_json::Map<String, Value>,
 }
 
 /// A cart line as shown: priced now, or with the reason it cannot be bought as it is.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LineView {
     #[serde(flatten)]
     line: CartLine,
@@ -53,11 +66,13 @@ struct LineView {
     unit_price: Option<Money>,
     #[serde(skip_serializing_if = "Option::is_none")]
     line_total: Option<Money>,
+    /// Why the line cannot be bought as it is (the contract's error shape).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     problem: Option<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CartView {
     items: Vec<LineView>,
     /// The sum of the lines that can be bought, when they share one currency.
@@ -68,6 +83,10 @@ fn owned_image(customer: &UserId) -> impl Fn(&str) -> bool + '_ {
     move |key: &str| is_users_upload(key, customer, UploadPurpose::Customization)
 }
 
+/// Puts a line in the cart (checked with the quote's rules), or replaces it.
+#[utoipa::path(put, path = "/me/cart/items/{line_id}", tag = "orders", request_body = LineBody, params(("line_id" = String, Path, description = "The client's id of the line (1 to 64 letters, digits, - or _)")), security(("bearer" = [])),
+    responses((status = 200, description = "The line as stored", body = CartLine),
+        (status = 400, description = "`validation_failed`, naming the bad option", body = ErrorBody)))]
 async fn put_line(
     State(orders): State<Orders>,
     caller: Caller,
@@ -96,6 +115,9 @@ async fn put_line(
     Ok((StatusCode::OK, Json(line)))
 }
 
+/// Removes a line from the cart.
+#[utoipa::path(delete, path = "/me/cart/items/{line_id}", tag = "orders", params(("line_id" = String, Path, description = "The client's id of the line (1 to 64 letters, digits, - or _)")), security(("bearer" = [])),
+    responses((status = 204, description = "Removed (also when it was not there)")))]
 async fn remove_line(
     State(orders): State<Orders>,
     caller: Caller,
@@ -107,6 +129,9 @@ async fn remove_line(
 }
 
 /// The cart at today's prices: one query for the lines, one batch read for their products.
+/// The cart at today's prices, each line with its problem if it cannot be bought as it is.
+#[utoipa::path(get, path = "/me/cart", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, description = "The cart", body = CartView)))]
 async fn view(State(orders): State<Orders>, caller: Caller) -> ApiResult<Json<CartView>> {
     let lines = records::lines(orders.store.as_ref(), &caller.user_id).await?;
     let mut ids: Vec<ProductId> = lines.iter().map(|l| l.product_id.clone()).collect();

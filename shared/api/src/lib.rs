@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cart;
 mod idempotency;
 pub mod jobs;
+pub mod openapi;
 pub mod orders;
 pub mod passwords;
 pub mod payments;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
 use cy_data::orders::{self as records, Committed, OrderChange, OrderEntry, PlaceRefused};
 use cy_data::payments::{self as payment_records, PaymentFlag};
 use cy_data::{Store, accounts};
@@ -18,10 +17,12 @@ use cy_domain::payment::{RefundAsk, may_cancel_with_refund, plan_refund};
 use cy_domain::{Address, AddressId, Error, ErrorCode, Money, OrderId, Role, Timestamp};
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::parse_json;
-use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Paging, Query, require_roles};
+use cy_http::{ApiResult, Caller, ErrorBody, Json, JwtKeys, Listed, Paging, Query, require_roles};
 use cy_payments::{PaymentError, PaymentGateway, PaymentIntent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::idempotency::{Keyed, canonical_json, idempotency_key, key_reused};
 use crate::payments::Payments;
@@ -42,33 +43,53 @@ impl FromRef<Orders> for Arc<JwtKeys> {
     }
 }
 
+/// This function's operations (the cart's are `cart::Api`), for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    place,
+    my_orders,
+    one_order,
+    order_timeline,
+    cancel,
+    change_status,
+    seller_orders,
+    refund_lines,
+    payment_flags
+))]
+pub struct Api;
+
 pub fn router(orders: Orders) -> Router {
+    routes(orders).split_for_parts().0
+}
+
+/// The routes with the operations they document (`Api` must list the same).
+pub fn routes(orders: Orders) -> OpenApiRouter {
     let customers =
-        Router::new().route("/orders", post(place)).route_layer(require_roles(orders.keys.clone(), &[Role::Customer]));
-    let cancellers = Router::new()
-        .route("/orders/{id}/cancel", post(cancel))
+        OpenApiRouter::new().routes(routes!(place)).route_layer(require_roles(orders.keys.clone(), &[Role::Customer]));
+    let cancellers = OpenApiRouter::new()
+        .routes(routes!(cancel))
         .route_layer(require_roles(orders.keys.clone(), &[Role::Customer, Role::Admin]));
-    let admins = Router::new()
-        .route("/orders/{id}/refunds", post(refund_lines))
-        .route("/admin/payments/flags", get(payment_flags))
+    let admins = OpenApiRouter::new()
+        .routes(routes!(refund_lines))
+        .routes(routes!(payment_flags))
         .route_layer(require_roles(orders.keys.clone(), &[Role::Admin]));
-    let movers = Router::new()
-        .route("/orders/{id}/status", put(change_status))
+    let movers = OpenApiRouter::new()
+        .routes(routes!(change_status))
         .route_layer(require_roles(orders.keys.clone(), &[Role::Seller, Role::Admin]));
-    let sellers = Router::new()
-        .route("/seller/orders", get(seller_orders))
+    let sellers = OpenApiRouter::new()
+        .routes(routes!(seller_orders))
         .route_layer(require_roles(orders.keys.clone(), &[Role::Seller]));
-    let readers = Router::new()
-        .route("/orders", get(my_orders))
-        .route("/orders/{id}", get(one_order))
-        .route("/orders/{id}/timeline", get(order_timeline))
+    let readers = OpenApiRouter::new()
+        .routes(routes!(my_orders))
+        .routes(routes!(one_order))
+        .routes(routes!(order_timeline))
         .route_layer(require_roles(orders.keys.clone(), SIGNED_IN));
     // `/orders` has GET for everyone signed in and POST for customers: merge by method.
     readers.merge(customers).merge(cancellers).merge(admins).merge(movers).merge(sellers).with_state(orders)
 }
 
 /// `POST /orders`: `quote_token` or `items`, an address, a provider.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlaceBody {
     quote_token: Option<String>,
@@ -78,7 +99,7 @@ struct PlaceBody {
     payment_provider: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Placed {
     order: Order,
     payment: PaymentIntent,
@@ -320,6 +341,12 @@ fn recorded_intent(order: &Order, reference: &str) -> PaymentIntent {
     }
 }
 
+/// Places an order from a `quote_token` (charged exactly the quote) or `items`: stock is
+/// reserved and the payment opened in one step. Without `Idempotency-Key` the quote id is the key.
+#[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same body")),
+    responses((status = 201, description = "The order and how to pay", body = Placed),
+        (status = 409, description = "`out_of_stock`, `idempotency_key_reused`, or the provider refused the payment", body = ErrorBody)))]
 async fn place(
     State(orders): State<Orders>,
     caller: Caller,
@@ -367,11 +394,17 @@ async fn readable(orders: &Orders, caller: &Caller, id: &str) -> Result<Order, E
     }
 }
 
+/// One order the caller may see (its customer, a seller of its lines, admins).
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = String, Path, description = "The order id")), security(("bearer" = [])),
+    responses((status = 200, description = "The order", body = Order), (status = 404, description = "No such order of the caller's", body = ErrorBody)))]
 async fn one_order(State(orders): State<Orders>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Order>> {
     let order = readable(&orders, &caller, &id).await?;
     Ok(Json(view_for(order, &caller)?))
 }
 
+/// The order's status changes, oldest first.
+#[utoipa::path(get, path = "/orders/{id}/timeline", tag = "orders", params(("id" = String, Path, description = "The order id"), cy_http::Paging), security(("bearer" = [])),
+    responses((status = 200, description = "A page of the timeline", body = Listed<TimelineEntry>)))]
 async fn order_timeline(
     State(orders): State<Orders>,
     caller: Caller,
@@ -384,6 +417,9 @@ async fn order_timeline(
     Ok(Json(Listed::new(entries, next)))
 }
 
+/// The caller's orders, newest first (a seller's: orders holding their lines).
+#[utoipa::path(get, path = "/orders", tag = "orders", params(cy_http::Paging), security(("bearer" = [])),
+    responses((status = 200, description = "A page of orders", body = Listed<OrderEntry>)))]
 async fn my_orders(
     State(orders): State<Orders>,
     caller: Caller,
@@ -402,14 +438,20 @@ async fn my_orders(
     Ok(Json(Listed::new(entries, next)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SellerOrdersParams {
+    /// Only orders in this status.
     status: Option<String>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     cursor: Option<String>,
 }
 
+/// Orders holding the seller's lines, newest first.
+#[utoipa::path(get, path = "/seller/orders", tag = "orders", params(SellerOrdersParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of orders", body = Listed<OrderEntry>)))]
 async fn seller_orders(
     State(orders): State<Orders>,
     caller: Caller,
@@ -428,7 +470,7 @@ async fn seller_orders(
     Ok(Json(Listed::new(entries, next)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
     status: String,
@@ -436,6 +478,11 @@ struct StatusBody {
     note: Option<String>,
 }
 
+/// Moves an order along its lifecycle (sellers: processing, shipped with tracking, delivered; admins more).
+#[utoipa::path(put, path = "/orders/{id}/status", tag = "orders", request_body = StatusBody, params(("id" = String, Path, description = "The order id")), security(("bearer" = [])),
+    responses((status = 200, description = "The order moved", body = Order),
+        (status = 202, description = "A paid order called off by an admin: refunding, it moves on the provider's confirmation", body = Order),
+        (status = 409, description = "`invalid_transition`", body = ErrorBody)))]
 async fn change_status(
     State(orders): State<Orders>,
     caller: Caller,
@@ -483,6 +530,10 @@ async fn change_status(
     Ok((StatusCode::OK, Json(view_for(moved, &caller)?)))
 }
 
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", params(("id" = String, Path, description = "The order id")), security(("bearer" = [])),
+    responses((status = 200, description = "Cancelled; its stock is back", body = Order),
+        (status = 202, description = "Paid: refunding; it moves to `refunded` on the provider's confirmation", body = Order),
+        (status = 409, description = "`invalid_transition`: too late to cancel", body = ErrorBody)))]
 /// `POST /orders/{id}/cancel`: an unpaid order is cancelled at once (its stock released); a
 /// paid one is refunded (202): it moves to `refunded` when the provider confirms, and its stock
 /// comes back then. The customer may do this before processing starts, an admin any time
@@ -519,20 +570,24 @@ async fn cancel(
     Ok((StatusCode::OK, Json(moved)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefundLine {
     line: usize,
     quantity: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefundLinesBody {
     lines: Vec<RefundLine>,
     reason: Option<String>,
 }
 
+#[utoipa::path(post, path = "/orders/{id}/refunds", tag = "admin", request_body = RefundLinesBody, security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same body")),
+    responses((status = 202, description = "The refund is asked for; it counts on the provider's confirmation", body = Order),
+        (status = 409, description = "Nothing left to refund, or `idempotency_key_reused`", body = ErrorBody)))]
 /// `POST /orders/{id}/refunds` (admin): refunds units of some lines — each line's price less
 /// its discount share plus its tax, pro rata; the order's status does not change. With an
 /// `Idempotency-Key`, a repeated request (a double click, a retry) never refunds twice.
@@ -563,6 +618,8 @@ async fn refund_lines(
     Ok((StatusCode::ACCEPTED, Json(order)))
 }
 
+#[utoipa::path(get, path = "/admin/payments/flags", tag = "admin", params(cy_http::Paging), security(("bearer" = [])),
+    responses((status = 200, description = "A page of flags, newest first", body = Listed<PaymentFlag>)))]
 /// `GET /admin/payments/flags`: provider events refused (amount or currency mismatch, a
 /// payment that is not ours), newest first.
 async fn payment_flags(

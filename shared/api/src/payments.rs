@@ -9,7 +9,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
 use cy_data::Store;
 use cy_data::orders::get_order;
 use cy_data::payments::{self as records, EventOutcome};
@@ -17,12 +16,14 @@ use cy_domain::order::Order;
 use cy_domain::payment::{Decision, PaymentLookup, ProviderEvent, ProviderEventKind, RefundState, decide};
 use cy_domain::{Error, Timestamp};
 use cy_http::extract::read_body;
-use cy_http::{ApiResult, Json};
+use cy_http::{ApiResult, ErrorBody, Json};
 use cy_payments::certs::CertificateSource;
 use cy_payments::events::{parse_paypal, parse_razorpay, parse_stripe};
 use cy_payments::webhooks::{PaypalHeaders, Refused, verify_paypal, verify_razorpay, verify_stripe};
 use cy_payments::{PaymentError, PaymentGateway, RefundRequest};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The money side shared by the webhook, orders and the scheduled sweep.
 #[derive(Clone)]
@@ -202,12 +203,44 @@ pub struct Webhooks {
     pub certificates: Arc<dyn CertificateSource>,
 }
 
+/// This function's operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(stripe, razorpay, paypal), components(schemas(WebhookAnswer)))]
+pub struct Api;
+
 pub fn router(webhooks: Webhooks) -> Router {
-    Router::new()
-        .route("/webhooks/stripe", post(stripe))
-        .route("/webhooks/razorpay", post(razorpay))
-        .route("/webhooks/paypal", post(paypal))
-        .with_state(webhooks)
+    routes(webhooks).split_for_parts().0
+}
+
+/// The routes with the operations they document (`Api` must list the same).
+pub fn routes(webhooks: Webhooks) -> OpenApiRouter {
+    OpenApiRouter::new().routes(routes!(stripe)).routes(routes!(razorpay)).routes(routes!(paypal)).with_state(webhooks)
+}
+
+/// What every webhook answers, for the document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Documentation only: the handlers answer through `ApiResult`.
+enum WebhookAnswers {
+    /// Acknowledged (also a duplicate, an ignored type, a flagged event)
+    #[response(status = 200)]
+    Acknowledged(WebhookAnswer),
+    /// The signature does not verify, or the payload is malformed
+    #[response(status = 400)]
+    Refused(ErrorBody),
+    /// Not configured, or a dependency is down: the provider retries
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// What a webhook answers: applied, ignored, a duplicate, or flagged for admins.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // The answer is built as JSON; this is its documented shape.
+struct WebhookAnswer {
+    received: bool,
+    #[schema(pattern = "^(applied|ignored|duplicate|flagged)$")]
+    outcome: String,
+    order_id: Option<cy_domain::OrderId>,
+    status: Option<cy_domain::order::OrderStatus>,
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -245,6 +278,11 @@ async fn answer(payments: &Payments, event: ProviderEvent) -> ApiResult<Json<Val
     Ok(Json(body))
 }
 
+/// The provider's event, verified on the raw body, applied exactly once.
+#[utoipa::path(post, path = "/webhooks/stripe", tag = "payments",
+    request_body(content = Object, description = "The provider's event, as it sends it"),
+    params(("Stripe-Signature" = String, Header, description = "`t=…,v1=…`: HMAC-SHA256 of `{t}.{body}` with the webhook secret")),
+    responses(WebhookAnswers))]
 async fn stripe(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body) -> ApiResult<Json<Value>> {
     let body = read_body(body).await?;
     if hooks.secrets.stripe.is_empty() {
@@ -258,6 +296,11 @@ async fn stripe(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body) -
     answer(&hooks.payments, event).await
 }
 
+/// The provider's event, verified on the raw body, applied exactly once.
+#[utoipa::path(post, path = "/webhooks/razorpay", tag = "payments",
+    request_body(content = Object, description = "The provider's event, as it sends it"),
+    params(("X-Razorpay-Signature" = String, Header, description = "Hex HMAC-SHA256 of the body with the webhook secret")),
+    responses(WebhookAnswers))]
 async fn razorpay(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body) -> ApiResult<Json<Value>> {
     let body = read_body(body).await?;
     let Some(secret) = &hooks.secrets.razorpay else { return Err(not_configured("razorpay").into()) };
@@ -266,6 +309,11 @@ async fn razorpay(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body)
     answer(&hooks.payments, event).await
 }
 
+/// The provider's event, verified on the raw body, applied exactly once.
+#[utoipa::path(post, path = "/webhooks/paypal", tag = "payments",
+    request_body(content = Object, description = "The provider's event, as it sends it"),
+    params(("PAYPAL-TRANSMISSION-SIG" = String, Header, description = "SHA256withRSA over `transmission_id|time|webhook_id|crc32(body)`, with `PAYPAL-CERT-URL` and the other `PAYPAL-*` headers")),
+    responses(WebhookAnswers))]
 async fn paypal(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body) -> ApiResult<Json<Value>> {
     let body = read_body(body).await?;
     let Some(webhook_id) = &hooks.secrets.paypal_webhook_id else { return Err(not_configured("paypal").into()) };

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, patch, post};
 use cy_data::catalog::{self as records, Browse, CategoryRecord, PlatformSettings, ProductCard};
 use cy_data::keys::{ListingOrder, ListingScope, price_sort_value};
 use cy_data::{SortKey, Store};
@@ -19,11 +18,31 @@ use cy_domain::{Currency, Error, ErrorCode, Money, ProductId, Role, Timestamp, U
 use cy_files::{FileStore, UploadTicket};
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::{expected_version, parse_json};
-use cy_http::{ApiResult, Caller, Json, JwtKeys, Listed, Query, require_roles};
+use cy_http::{ApiResult, Caller, ErrorBody, Json, JwtKeys, Listed, Query, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::idempotency::{Keyed, create_once, key_reused};
+
+/// This function's operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    browse,
+    product_page,
+    category_tree,
+    my_products,
+    create_product,
+    edit_product,
+    archive_product,
+    product_image_upload,
+    upload,
+    platform_settings,
+    set_platform_settings
+))]
+pub struct Api;
 
 /// What the products routes need.
 #[derive(Clone)]
@@ -42,20 +61,25 @@ impl FromRef<Catalog> for Arc<JwtKeys> {
 }
 
 pub fn router(catalog: Catalog) -> Router {
-    let sellers = Router::new()
-        .route("/seller/products", get(my_products).post(create_product))
-        .route("/seller/products/{id}", patch(edit_product).delete(archive_product))
-        .route("/seller/products/{id}/images", post(product_image_upload))
+    routes(catalog).split_for_parts().0
+}
+
+/// The routes with the operations they document (`Api` must list the same).
+pub fn routes(catalog: Catalog) -> OpenApiRouter {
+    let sellers = OpenApiRouter::new()
+        .routes(routes!(my_products, create_product))
+        .routes(routes!(edit_product, archive_product))
+        .routes(routes!(product_image_upload))
         .route_layer(require_roles(catalog.keys.clone(), &[Role::Seller]));
     let signed_in =
-        Router::new().route("/uploads", post(upload)).route_layer(require_roles(catalog.keys.clone(), SIGNED_IN));
-    let admins = Router::new()
-        .route("/admin/settings/platform", get(platform_settings).put(set_platform_settings))
+        OpenApiRouter::new().routes(routes!(upload)).route_layer(require_roles(catalog.keys.clone(), SIGNED_IN));
+    let admins = OpenApiRouter::new()
+        .routes(routes!(platform_settings, set_platform_settings))
         .route_layer(require_roles(catalog.keys.clone(), &[Role::Admin]));
-    Router::new()
-        .route("/products", get(browse))
-        .route("/products/{id}", get(product_page))
-        .route("/categories", get(category_tree))
+    OpenApiRouter::new()
+        .routes(routes!(browse))
+        .routes(routes!(product_page))
+        .routes(routes!(category_tree))
         .merge(sellers)
         .merge(signed_in)
         .merge(admins)
@@ -80,16 +104,25 @@ async fn approved_seller(catalog: &Catalog, caller: &Caller) -> Result<(cy_domai
 
 // ---- public ------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct BrowseParams {
+    /// A category id; its subcategories are included.
     category: Option<String>,
     seller_id: Option<String>,
+    /// Words the title or description contains.
     q: Option<String>,
+    /// In minor units of `currency`.
+    #[param(value_type = Option<i64>, minimum = 0)]
     min_price: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 0)]
     max_price: Option<String>,
+    /// The currency of the price filters and the price sort (default: the platform's).
     currency: Option<String>,
+    #[param(pattern = "^(newest|oldest|price_asc|price_desc)$")]
     sort: Option<String>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -102,6 +135,9 @@ enum Sort {
     PriceDesc,
 }
 
+/// Active products, filtered, sorted and paged.
+#[utoipa::path(get, path = "/products", tag = "catalog", params(BrowseParams),
+    responses((status = 200, description = "A page of product cards", body = Listed<ProductCard>)))]
 async fn browse(
     State(catalog): State<Catalog>,
     Query(params): Query<BrowseParams>,
@@ -190,21 +226,26 @@ async fn browse(
 }
 
 /// The product page: the product with its options, and summaries of its seller and ratings.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProductPage {
     #[serde(flatten)]
     product: Product,
     seller: SellerSummary,
     /// Reviews are not built yet: no average, no count.
+    #[schema(value_type = Object)]
     rating: serde_json::Value,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SellerSummary {
     id: UserId,
     name: String,
 }
 
+/// One product with its options (only active ones are public; their seller and admins see all).
+#[utoipa::path(get, path = "/products/{id}", tag = "catalog", params(("id" = String, Path, description = "The product id")),
+    responses((status = 200, description = "The product page", body = ProductPage),
+        (status = 404, description = "No such (public) product", body = ErrorBody)))]
 async fn product_page(
     State(catalog): State<Catalog>,
     caller: Option<Caller>,
@@ -222,11 +263,18 @@ async fn product_page(
     Ok(Json(ProductPage { product, seller, rating: json!({"average": null, "count": 0}) }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CategoryNode {
     id: CategoryId,
     name: String,
+    #[schema(no_recursion)]
     children: Vec<CategoryNode>,
+}
+
+/// `GET /categories`: the tree, top level first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct CategoryTree {
+    items: Vec<CategoryNode>,
 }
 
 fn tree(all: &[CategoryRecord], parent: Option<&CategoryId>) -> Vec<CategoryNode> {
@@ -236,6 +284,9 @@ fn tree(all: &[CategoryRecord], parent: Option<&CategoryId>) -> Vec<CategoryNode
         .collect()
 }
 
+/// The category tree.
+#[utoipa::path(get, path = "/categories", tag = "catalog",
+    responses((status = 200, description = "Every category, nested", body = CategoryTree)))]
 async fn category_tree(State(catalog): State<Catalog>) -> ApiResult<Json<serde_json::Value>> {
     let all = records::categories(catalog.store.as_ref()).await?;
     Ok(Json(json!({ "items": tree(&all, None) })))
@@ -243,6 +294,9 @@ async fn category_tree(State(catalog): State<Catalog>) -> ApiResult<Json<serde_j
 
 // ---- sellers -----------------------------------------------------------------------------
 
+/// The seller's own products, every status.
+#[utoipa::path(get, path = "/seller/products", tag = "catalog", params(cy_http::Paging), security(("bearer" = [])),
+    responses((status = 200, description = "A page of the seller's product cards", body = Listed<ProductCard>)))]
 async fn my_products(
     State(catalog): State<Catalog>,
     caller: Caller,
@@ -254,7 +308,7 @@ async fn my_products(
     Ok(Json(Listed::new(cards, next)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewProductBody {
     title: String,
@@ -299,6 +353,11 @@ async fn require_category(catalog: &Catalog, id: &CategoryId) -> Result<(), Erro
     }
 }
 
+#[utoipa::path(post, path = "/seller/products", tag = "catalog", request_body = NewProductBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same body")),
+    responses((status = 201, description = "The product", body = Product),
+        (status = 403, description = "Not an approved seller", body = ErrorBody),
+        (status = 409, description = "`idempotency_key_reused`", body = ErrorBody)))]
 /// `POST /seller/products`. With an `Idempotency-Key`, a repeated request (a double submit, a
 /// retry after a timeout) answers the product the first one created instead of a second copy.
 async fn create_product(
@@ -365,7 +424,7 @@ async fn created_before(catalog: &Catalog, created: &str) -> Result<Product, Err
     records::get_product(catalog.store.as_ref(), &id).await?.ok_or_else(Error::internal)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EditProductBody {
     version: Option<u64>,
@@ -392,6 +451,13 @@ async fn owned_product(catalog: &Catalog, caller: &Caller, id: &str) -> Result<P
     Ok(product)
 }
 
+/// Edits a product of the seller's (`version` or `If-Match`; stock moves by `stock_delta`).
+#[utoipa::path(patch, path = "/seller/products/{id}", tag = "catalog", request_body = EditProductBody, security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product id"),
+        ("If-Match" = Option<String>, Header, description = "The version read, instead of `version`")),
+    responses((status = 200, description = "The product as stored", body = Product),
+        (status = 403, description = "Another seller's product", body = ErrorBody),
+        (status = 409, description = "`version_conflict`", body = ErrorBody)))]
 async fn edit_product(
     State(catalog): State<Catalog>,
     caller: Caller,
@@ -493,6 +559,10 @@ async fn edit_product(
     Ok(Json(stored))
 }
 
+/// Archives (unlists) a product of the seller's.
+#[utoipa::path(delete, path = "/seller/products/{id}", tag = "catalog", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product id")),
+    responses((status = 204, description = "Archived"), (status = 403, description = "Another seller's product", body = ErrorBody)))]
 async fn archive_product(
     State(catalog): State<Catalog>,
     caller: Caller,
@@ -510,7 +580,7 @@ async fn archive_product(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UploadBody {
     purpose: String,
@@ -518,6 +588,9 @@ struct UploadBody {
     size: u64,
 }
 
+/// A presigned URL to upload a file (artwork for a customisation, …) straight to storage.
+#[utoipa::path(post, path = "/uploads", tag = "catalog", request_body = UploadBody, security(("bearer" = [])),
+    responses((status = 201, description = "Where and how to PUT the file", body = UploadTicket)))]
 async fn upload(
     State(catalog): State<Catalog>,
     caller: Caller,
@@ -528,13 +601,17 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(catalog.files.upload_ticket(&plan).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ImageUploadBody {
     content_type: String,
     size: u64,
 }
 
+/// A presigned URL to upload an image of a product of the seller's.
+#[utoipa::path(post, path = "/seller/products/{id}/images", tag = "catalog", request_body = ImageUploadBody, security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product id")),
+    responses((status = 201, description = "Where and how to PUT the image", body = UploadTicket)))]
 async fn product_image_upload(
     State(catalog): State<Catalog>,
     caller: Caller,
@@ -548,17 +625,22 @@ async fn product_image_upload(
 
 // ---- admins ------------------------------------------------------------------------------
 
+/// The platform's switches (admins).
+#[utoipa::path(get, path = "/admin/settings/platform", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "The settings", body = PlatformSettings)))]
 async fn platform_settings(State(catalog): State<Catalog>) -> ApiResult<Json<PlatformSettings>> {
     Ok(Json(records::platform_settings(catalog.store.as_ref()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlatformSettingsBody {
     product_moderation: bool,
     kyc_required: bool,
 }
 
+#[utoipa::path(put, path = "/admin/settings/platform", tag = "admin", request_body = PlatformSettingsBody, security(("bearer" = [])),
+    responses((status = 200, description = "The settings", body = PlatformSettings)))]
 /// Switches product moderation and the KYC requirement for sellers.
 async fn set_platform_settings(
     State(catalog): State<Catalog>,

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{post, put};
 use cy_data::audit::AuditRecord;
 use cy_data::catalog::{self as records, TaxRules};
 use cy_data::{Item, Key, Store, keys};
@@ -22,9 +21,11 @@ use cy_domain::uploads::{UploadPurpose, is_users_upload};
 use cy_domain::{Address, AddressId, CountryCode, Error, FieldErrors, Money, ProductId, Role, Timestamp, UserId};
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::parse_json;
-use cy_http::{ApiResult, Caller, Json, JwtKeys, require_roles};
+use cy_http::{ApiResult, Caller, ErrorBody, Json, JwtKeys, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::idempotency::{Keyed, create_once};
 use crate::quote_token::{QUOTE_TTL_SECS, QuoteSigner, QuotedLine, SignedQuote};
@@ -58,20 +59,30 @@ impl FromRef<Quoting> for Arc<JwtKeys> {
     }
 }
 
+/// This function's operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(quote, create_coupon, set_tax_rules, get_tax_rules, set_shipping))]
+pub struct Api;
+
 pub fn router(quoting: Quoting) -> Router {
-    let admins = Router::new()
-        .route("/admin/coupons", post(create_coupon))
-        .route("/admin/settings/tax", put(set_tax_rules).get(get_tax_rules))
+    routes(quoting).split_for_parts().0
+}
+
+/// The routes with the operations they document (`Api` must list the same).
+pub fn routes(quoting: Quoting) -> OpenApiRouter {
+    let admins = OpenApiRouter::new()
+        .routes(routes!(create_coupon))
+        .routes(routes!(set_tax_rules, get_tax_rules))
         .route_layer(require_roles(quoting.keys.clone(), &[Role::Admin]));
-    let sellers = Router::new()
-        .route("/seller/shipping", put(set_shipping))
+    let sellers = OpenApiRouter::new()
+        .routes(routes!(set_shipping))
         .route_layer(require_roles(quoting.keys.clone(), &[Role::Seller]));
     let signed_in =
-        Router::new().route("/quotes", post(quote)).route_layer(require_roles(quoting.keys.clone(), SIGNED_IN));
+        OpenApiRouter::new().routes(routes!(quote)).route_layer(require_roles(quoting.keys.clone(), SIGNED_IN));
     signed_in.merge(admins).merge(sellers).with_state(quoting)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteBody {
     items: Vec<QuoteItem>,
@@ -79,18 +90,20 @@ pub struct QuoteBody {
     address_id: Option<String>,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteItem {
     product_id: String,
     quantity: i64,
+    /// Option id → value: text, a choice id, a number, or an uploaded file's key.
     #[serde(default)]
+    #[schema(value_type = Object)]
     customizations: BTreeMap<String, Value>,
 }
 
 /// The contract's quote answer: the sealed quote's fields (lines with their customisations,
 /// totals, expiry), its currency, and the token.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct QuoteView {
     #[serde(flatten)]
     quote: SignedQuote,
@@ -331,6 +344,10 @@ impl QuoteBody {
     }
 }
 
+/// Prices lines exactly (options, coupon, shipping, tax) and seals the result in a `quote_token`.
+#[utoipa::path(post, path = "/quotes", tag = "quotes", request_body = QuoteBody, security(("bearer" = [])),
+    responses((status = 200, description = "The quote", body = QuoteView),
+        (status = 400, description = "`validation_failed`, naming each bad line or option", body = ErrorBody)))]
 async fn quote(
     State(quoting): State<Quoting>,
     caller: Caller,
@@ -342,7 +359,7 @@ async fn quote(
 
 // ---- settings ----------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CouponBody {
     code: String,
@@ -379,6 +396,10 @@ fn parse_coupon(body: CouponBody) -> Result<Coupon, Error> {
     Ok(Coupon { code, value, min_order: body.min_order, expires_at: body.expires_at })
 }
 
+#[utoipa::path(post, path = "/admin/coupons", tag = "admin", request_body = CouponBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same body")),
+    responses((status = 201, description = "The coupon", body = Coupon),
+        (status = 409, description = "`already_exists` (the code is taken) or `idempotency_key_reused`", body = ErrorBody)))]
 /// `POST /admin/coupons`. With an `Idempotency-Key`, a repeated request answers the coupon
 /// the first one created instead of 409 `already_exists` for its own code.
 async fn create_coupon(
@@ -407,13 +428,16 @@ async fn create_coupon(
     Ok((StatusCode::CREATED, Json(coupon)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ShippingBody {
     flat: Money,
     free_from: Option<Money>,
 }
 
+/// The seller's shipping rate: flat, free from an order value.
+#[utoipa::path(put, path = "/seller/shipping", tag = "quotes", request_body = ShippingBody, security(("bearer" = [])),
+    responses((status = 200, description = "The rule", body = ShippingRule)))]
 async fn set_shipping(
     State(quoting): State<Quoting>,
     caller: Caller,
@@ -436,13 +460,13 @@ async fn set_shipping(
     Ok(Json(rule))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TaxBody {
     rules: Vec<TaxRuleBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TaxRuleBody {
     category: Option<String>,
@@ -450,6 +474,9 @@ struct TaxRuleBody {
     bps: u32,
 }
 
+/// Replaces the tax rules (by category and country, in basis points).
+#[utoipa::path(put, path = "/admin/settings/tax", tag = "admin", request_body = TaxBody, security(("bearer" = [])),
+    responses((status = 200, description = "The rules", body = TaxRules)))]
 async fn set_tax_rules(
     State(quoting): State<Quoting>,
     caller: Caller,
@@ -479,6 +506,9 @@ async fn set_tax_rules(
     Ok(Json(rules))
 }
 
+/// The tax rules.
+#[utoipa::path(get, path = "/admin/settings/tax", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "The rules", body = TaxRules)))]
 async fn get_tax_rules(State(quoting): State<Quoting>) -> ApiResult<Json<TaxRules>> {
     let rules = quoting.store.get(&keys::tax_rules()).await?.map(|i: Item| i.record()).transpose()?.unwrap_or_default();
     Ok(Json(rules))

@@ -17,7 +17,7 @@ pub const QUOTE_TTL_SECS: i64 = 15 * 60;
 pub use cy_domain::order::OrderLine as QuotedLine;
 
 /// Everything a quote binds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignedQuote {
     pub quote_id: String,
     pub customer_id: UserId,

@@ -3,7 +3,6 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, patch};
 use cy_domain::account::{AddressLine, Locality, PostalCode};
 use cy_domain::error::Validator;
 use cy_domain::{
@@ -11,24 +10,37 @@ use cy_domain::{
 };
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::{double_option, expected_version, parse_json};
-use cy_http::{ApiResult, Caller, Json, Listed, Paging, Query, require_roles};
+use cy_http::{ApiResult, Caller, ErrorBody, Json, Listed, Paging, Query, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::accounts::{Accounts, ProfileChange};
 use crate::idempotency::Keyed;
 
+/// This function's operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(me, change_me, list_addresses, add_address, change_address, remove_address))]
+pub struct Api;
+
 pub fn router(accounts: Accounts) -> Router {
-    Router::new()
-        .route("/me", get(me).patch(change_me))
-        .route("/me/addresses", get(list_addresses).post(add_address))
-        .route("/me/addresses/{id}", patch(change_address).delete(remove_address))
+    routes(accounts).split_for_parts().0
+}
+
+/// The routes with the operations they document (`Api` must list the same).
+pub fn routes(accounts: Accounts) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(me, change_me))
+        .routes(routes!(list_addresses, add_address))
+        .routes(routes!(change_address, remove_address))
         .route_layer(require_roles(accounts.keys.clone(), SIGNED_IN))
         .with_state(accounts)
 }
 
 /// The profile as the contract shows it (no password hash, no internal counters).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Profile {
     id: String,
     email: String,
@@ -58,11 +70,14 @@ impl From<User> for Profile {
     }
 }
 
+/// The caller's profile.
+#[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The profile", body = Profile)))]
 async fn me(State(accounts): State<Accounts>, caller: Caller) -> ApiResult<Json<Profile>> {
     Ok(Json(accounts.profile(&caller.user_id).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProfilePatchBody {
     name: Option<String>,
@@ -72,6 +87,11 @@ struct ProfilePatchBody {
     version: Option<u64>,
 }
 
+/// Changes name, email or phone (`version` or `If-Match`: a stale one is 409).
+#[utoipa::path(patch, path = "/me", tag = "accounts", request_body = ProfilePatchBody, security(("bearer" = [])),
+    params(("If-Match" = Option<String>, Header, description = "The version read, instead of `version`")),
+    responses((status = 200, description = "The changed profile", body = Profile),
+        (status = 409, description = "`version_conflict` or `already_exists` (email taken)", body = ErrorBody)))]
 async fn change_me(
     State(accounts): State<Accounts>,
     caller: Caller,
@@ -89,6 +109,9 @@ async fn change_me(
     Ok(Json(user.into()))
 }
 
+/// The caller's address book.
+#[utoipa::path(get, path = "/me/addresses", tag = "accounts", params(Paging), security(("bearer" = [])),
+    responses((status = 200, description = "A page of addresses", body = Listed<Address>)))]
 async fn list_addresses(
     State(accounts): State<Accounts>,
     caller: Caller,
@@ -98,7 +121,7 @@ async fn list_addresses(
     Ok(Json(Listed::new(items, next)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddressBody {
     name: String,
@@ -152,6 +175,10 @@ impl AddressBody {
     }
 }
 
+#[utoipa::path(post, path = "/me/addresses", tag = "accounts", request_body = AddressBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same body")),
+    responses((status = 201, description = "The address added", body = Address),
+        (status = 409, description = "`idempotency_key_reused`", body = ErrorBody)))]
 /// `POST /me/addresses`; honours `Idempotency-Key`.
 async fn add_address(
     State(accounts): State<Accounts>,
@@ -165,7 +192,7 @@ async fn add_address(
     Ok((StatusCode::CREATED, Json(address)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddressPatchBody {
     name: Option<String>,
@@ -213,6 +240,13 @@ impl AddressPatchBody {
     }
 }
 
+/// Changes an address of the caller's (`version` or `If-Match`).
+#[utoipa::path(patch, path = "/me/addresses/{id}", tag = "accounts", request_body = AddressPatchBody, security(("bearer" = [])),
+    params(("id" = String, Path, description = "The address id"),
+        ("If-Match" = Option<String>, Header, description = "The version read, instead of `version`")),
+    responses((status = 200, description = "The changed address", body = Address),
+        (status = 404, description = "No such address of the caller's", body = ErrorBody),
+        (status = 409, description = "`version_conflict`", body = ErrorBody)))]
 async fn change_address(
     State(accounts): State<Accounts>,
     caller: Caller,
@@ -229,6 +263,10 @@ async fn change_address(
     Ok(Json(accounts.change_address(&caller.user_id, &id, patch, version.flatten()).await?))
 }
 
+/// Removes an address of the caller's.
+#[utoipa::path(delete, path = "/me/addresses/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The address id")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such address", body = ErrorBody)))]
 async fn remove_address(
     State(accounts): State<Accounts>,
     caller: Caller,

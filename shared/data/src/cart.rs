@@ -9,7 +9,7 @@ use crate::port::{Condition, Item, Query, QueryItems, Store, Update, WriteOp};
 
 pub const MAX_LINES: i64 = 50;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CartLine {
     pub line_id: String,
     pub product_id: ProductId,

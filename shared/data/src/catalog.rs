@@ -13,7 +13,7 @@ use crate::port::{
 };
 
 /// What a list shows of a product: enough for a product card, no second read.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductCard {
     pub id: ProductId,
     pub seller_id: UserId,
@@ -277,7 +277,7 @@ pub async fn category_exists(store: &dyn ReadItems, id: &CategoryId) -> Result<b
 }
 
 /// Platform-wide switches an admin controls.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlatformSettings {
     /// New and edited products wait for an admin's approval (`pending_review`).
     #[serde(default)]
@@ -303,7 +303,7 @@ pub async fn save_platform_settings(
 }
 
 /// Tax rules, kept as one settings item.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaxRules {
     pub rules: Vec<TaxRule>,
 }

@@ -12,7 +12,7 @@ use crate::port::{
 };
 
 /// What a customer's or a seller's order list shows. A seller's entry holds only their lines.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderEntry {
     pub order_id: OrderId,
     pub customer_id: UserId,

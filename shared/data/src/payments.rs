@@ -35,7 +35,7 @@ pub struct EventClaim {
 
 /// A provider event refused, or applied but needing a person (a refund that failed), kept for
 /// admins.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentFlag {
     pub id: FlagId,
     pub provider: PaymentProvider,

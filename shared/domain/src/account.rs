@@ -127,7 +127,7 @@ impl From<Phone> for String {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Customer,
@@ -155,7 +155,7 @@ impl Role {
 }
 
 /// The roles anyone may sign up as. Admins are created by operators, never by registration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignupRole {
     Customer,
@@ -203,7 +203,7 @@ pub type Locality = BoundedText<1, 100>;
 pub type PostalCode = BoundedText<1, 20>;
 
 /// The fields of an address, parsed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressDraft {
     pub name: PersonName,
     pub line1: AddressLine,
@@ -265,7 +265,7 @@ impl AddressPatch {
 }
 
 /// An address-book entry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Address {
     pub id: AddressId,
     #[serde(flatten)]

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 /// Every error code the public API can answer with. The status each maps to is fixed by the
 /// contract; 5xx codes exist only for our own faults, never for bad input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     ValidationFailed,

@@ -13,6 +13,7 @@ pub mod money;
 pub mod order;
 pub mod payment;
 pub mod product;
+pub mod schema;
 pub mod text;
 pub mod time;
 pub mod uploads;

@@ -212,7 +212,7 @@ impl fmt::Display for Currency {
 
 /// An amount of money in minor units (paise, cents) of one currency. Signed so that a discount
 /// or a refund can be expressed; constructors for prices refuse negatives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Money {
     pub amount: i64,
     pub currency: Currency,

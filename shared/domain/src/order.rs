@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Address, Error, ErrorCode, Money, OrderId, ProductId, Timestamp, UserId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     PendingPayment,
@@ -66,7 +66,7 @@ impl OrderStatus {
 }
 
 /// Who makes a move.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Actor {
     Customer,
@@ -150,7 +150,7 @@ pub fn retakes_stock(from: OrderStatus, to: OrderStatus) -> bool {
 /// How long an unpaid order holds its stock (contract: 15 minutes).
 pub const RESERVATION_SECS: i64 = 15 * 60;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentProvider {
     Stripe,
@@ -179,7 +179,7 @@ impl PaymentProvider {
 }
 
 /// One line of an order: what was bought from whom, at the price it was sold for.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLine {
     pub product_id: ProductId,
     pub seller_id: UserId,
@@ -193,7 +193,7 @@ pub struct OrderLine {
     pub tax: Money,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tracking {
     pub carrier: String,
     pub number: String,
@@ -202,7 +202,7 @@ pub struct Tracking {
 }
 
 /// An order as stored: one checkout, lines from one or more sellers, priced once.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Order {
     pub id: OrderId,
     pub customer_id: UserId,
@@ -254,7 +254,7 @@ impl Order {
 }
 
 /// One entry of an order's timeline: every status change, who made it, why.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at: Timestamp,
     pub actor: Actor,

@@ -9,7 +9,7 @@ use crate::{Money, OrderId};
 
 /// How an event points at its payment. Providers name it differently; any one that resolves
 /// is enough, and every one present must agree with the order it resolves to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentLookup {
     /// The reference we got when opening the payment: Stripe PaymentIntent id (`pi_…`),
     /// Razorpay order id (`order_…`), PayPal order id.
@@ -23,7 +23,7 @@ pub struct PaymentLookup {
 }
 
 /// A verified provider event, in our terms.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProviderEvent {
     pub provider: PaymentProvider,
     /// The provider's id of this event (Stripe `evt_…`, Razorpay `x-razorpay-event-id`,
@@ -35,7 +35,7 @@ pub struct ProviderEvent {
     pub kind: ProviderEventKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProviderEventKind {
     /// The customer approved a payment that we must still capture (PayPal
@@ -77,7 +77,7 @@ use std::collections::BTreeMap;
 use crate::order::{Actor, Order, OrderStatus, allowed};
 use crate::{Error, ErrorCode, RefundId, Timestamp, UserId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundState {
     /// Recorded; not yet taken by the provider (the request is (re)sent until it is).
@@ -91,7 +91,7 @@ pub enum RefundState {
 }
 
 /// Part of a line refunded: `quantity` units of line `line` (its index in the order).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RefundedLine {
     pub line: usize,
     pub quantity: u32,
@@ -99,7 +99,7 @@ pub struct RefundedLine {
 }
 
 /// A refund we asked for.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Refund {
     pub id: RefundId,
     pub amount: Money,
@@ -125,7 +125,7 @@ impl Refund {
 
 /// An order's payment: opened with the provider's reference, then what was collected and what
 /// went back.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Payment {
     pub reference: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,7 +14,7 @@ pub const MAX_STOCK: i64 = 1_000_000;
 /// Images per product.
 pub const MAX_IMAGES: usize = 10;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductStatus {
     Draft,
@@ -114,7 +114,7 @@ impl From<ObjectKey> for String {
 
 /// A product as stored. `version` counts the seller's edits; stock moves by atomic additions
 /// that do not touch it, so orders and edits never overwrite each other.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: ProductId,
     pub seller_id: UserId,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::product::ObjectKey;
 use crate::{Error, ProductId, UserId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadPurpose {
     /// A customer's own artwork for an `image` customisation option.

@@ -23,7 +23,7 @@ use sha2::Sha256;
 pub const UPLOAD_TTL_SECS: u64 = 15 * 60;
 
 /// What a client needs to upload one file: `PUT` the bytes to `url` with `headers`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UploadTicket {
     pub object_key: ObjectKey,
     pub upload_url: String,

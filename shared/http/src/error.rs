@@ -40,3 +40,20 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// The contract's error shape, for the OpenAPI document (answers are built by
+/// [`cy_domain::Error::to_body`]).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: cy_domain::ErrorCode,
+    /// A human sentence.
+    pub message: String,
+    /// Names each bad field for `validation_failed`; other facts for other codes.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}

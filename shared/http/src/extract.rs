@@ -129,10 +129,14 @@ fn serde_urlencoded_like(raw: &str) -> Result<serde_json::Map<String, serde_json
 }
 
 /// `?limit=&cursor=` of every list (contract: limit 1–100, default 20).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
+    /// How many items, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
 }
 
@@ -155,7 +159,7 @@ impl Paging {
 }
 
 /// A page of a list: `{"items": [...], "next_cursor": "..." | null}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Listed<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

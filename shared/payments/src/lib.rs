@@ -34,7 +34,7 @@ pub fn env_setting(name: &str) -> Option<String> {
 
 /// What a client needs to pay: the provider's reference and, per provider, a client secret
 /// (Stripe) or a page to send the customer to (PayPal).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PaymentIntent {
     pub provider: PaymentProvider,
     pub reference: String,

@@ -149,7 +149,7 @@ impl From<MaxLength> for u16 {
 /// What an option (or a choice) adds to the unit price: `{"type": "fixed", "amount": 500}`
 /// (minor units of the product's currency) or `{"type": "percent", "bps": 1000}` (basis points
 /// of the product's base price).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PriceModifier {
     Fixed { amount: MinorUnits },
@@ -170,7 +170,7 @@ impl PriceModifier {
 }
 
 /// Which characters a text option accepts; absent means any printable text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TextAllowed {
     /// Letters and digits of any script (`char::is_alphanumeric`) and the plain space.
@@ -203,7 +203,7 @@ impl TextAllowed {
 
 /// A text option: up to `max_length` characters, optionally restricted, optionally priced per
 /// character.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TextSpec {
     pub max_length: MaxLength,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,7 +213,7 @@ pub struct TextSpec {
 }
 
 /// One choice of a choice option.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Choice {
     pub id: ChoiceId,
     pub label: ChoiceLabel,
@@ -223,7 +223,7 @@ pub struct Choice {
 
 /// A choice option: 1 to [`MAX_CHOICES`] choices with unique ids; `multi` lets a customer pick
 /// several.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "ChoiceSpecFields")]
 pub struct ChoiceSpec {
     choices: Vec<Choice>,
@@ -275,7 +275,7 @@ impl ChoiceSpec {
 
 /// A number option: an integer from `min` to `max` reached from `min` in steps of `step`,
 /// optionally priced per unit of the value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "NumberSpecFields")]
 pub struct NumberSpec {
     min: i64,
@@ -368,7 +368,7 @@ impl NumberSpec {
 
 /// The kind of an option with its kind's fields, serialised flat beside the option's own
 /// fields: `{"kind": "number", "min": 1, "max": 10, "step": 1, ...}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptionKind {
     Text(TextSpec),
@@ -391,7 +391,7 @@ impl OptionKind {
 
 /// A customisation option of a product, as stored and as shown (contract: `{id, name, kind,
 /// required, price_modifier?}` plus the kind's fields).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductOption {
     pub id: OptionId,
     pub name: OptionName,
@@ -404,7 +404,7 @@ pub struct ProductOption {
 }
 
 /// The `kind` of an option, without its fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OptionKindName {
     Text,
@@ -439,7 +439,7 @@ impl fmt::Display for OptionKindName {
 
 /// A price modifier as a seller sends it: numbers not yet range checked, so that
 /// [`parse_options`] can name every bad one instead of failing on the first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PriceModifierDraft {
     Fixed { amount: i64 },
@@ -447,7 +447,7 @@ pub enum PriceModifierDraft {
 }
 
 /// A choice as a seller sends it; `id` is assigned when absent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChoiceDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -462,7 +462,7 @@ pub struct ChoiceDraft {
 /// [`parse_options`] can say which are missing and which do not belong to the kind.
 /// `id` is assigned when absent and kept when given; `required` and `multi` default to `false`
 /// and `step` to 1.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptionDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,7 +11,7 @@ use crate::{Error, FieldErrors, Money};
 /// A customisation value as stored on a cart or order line; it serialises to the same JSON a
 /// customer sends: a string (text, an image key, one choice id), a list of strings (several
 /// choice ids) or an integer (a number option).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum CustomizationValue {
     Text(String),
@@ -21,7 +21,7 @@ pub enum CustomizationValue {
 
 /// One unit's price, split the way a quote shows it, with the customer's values parsed and
 /// normalised (text trimmed, values that count as "not given" left out) for the order line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitPrice {
     /// The product's base price.
     pub base: Money,

@@ -85,7 +85,7 @@ pub struct QuoteLineInput {
     pub unit: UnitPrice,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CouponValue {
     /// Basis points of the subtotal; anything over 10 000 (100 %) takes the whole subtotal.
@@ -94,7 +94,7 @@ pub enum CouponValue {
     Fixed { amount: Money },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Coupon {
     pub code: String,
     pub value: CouponValue,
@@ -106,14 +106,14 @@ pub struct Coupon {
 
 /// A seller's shipping charge: `flat` per order, nothing once the seller's part of the order
 /// (before discount) reaches `free_from`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShippingRule {
     pub flat: Money,
     pub free_from: Option<Money>,
 }
 
 /// A tax rate for a category and/or a destination country; `None` matches any.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaxRule {
     pub category: Option<String>,
     pub country: Option<CountryCode>,
@@ -136,7 +136,7 @@ pub struct QuoteInput<'a> {
 /// One quoted line. `unit_price` includes the customisations; `customization_total` is the
 /// customisation part of `line_total`; `discount` is this line's share of the quote's discount
 /// and `tax` the tax on `line_total − discount`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QuoteLine {
     pub product_id: ProductId,
     pub seller_id: UserId,
@@ -150,7 +150,7 @@ pub struct QuoteLine {
 
 /// A computed quote. Always `subtotal = Σ line_total`, `discount = Σ line discount`,
 /// `tax = Σ line tax` and `total = subtotal − discount + shipping + tax`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QuoteTotals {
     pub currency: Currency,
     pub lines: Vec<QuoteLine>,
