@@ -4,7 +4,8 @@
     python3 infra/dev.py test [--no-lint] [CARGO TEST ARGS...]
         Every check CI runs, in order, stopping at the first failure:
         cargo fmt --check, cargo clippy -D warnings, cargo test (against a fresh DynamoDB
-        emulator), cfn-lint and sam validate --lint. --no-lint runs cargo test only.
+        emulator), the API fuzz (infra/api_fuzz.py: schemathesis from GET /openapi.json on the
+        local runtime), cfn-lint and sam validate --lint. --no-lint runs cargo test only.
         Other arguments go to `cargo test`, e.g. `test -p cy-data -- --nocapture`.
     python3 infra/dev.py emulator [--port N]
         Start the emulator with the table created, print the environment to export, and keep
@@ -422,6 +423,8 @@ def cmd_test(args: list[str]) -> int:
         ]
     steps.append(("cargo test", cargo_test_command(cargo_args)))
     if lint:
+        # Bad input never a 5xx, every answer as the OpenAPI document declares it.
+        steps.append(("api fuzz (schemathesis)", [sys.executable, str(ROOT / "infra" / "api_fuzz.py")]))
         steps += lint_template_steps()
 
     emulator = Emulator()

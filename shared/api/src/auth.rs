@@ -38,8 +38,11 @@ pub fn routes(accounts: Accounts) -> OpenApiRouter {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
+    #[schema(format = Email)]
     email: String,
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// `customer` or `seller` (admins are made by admins).
     #[schema(pattern = "^(customer|seller)$")]
@@ -113,7 +116,9 @@ async fn register(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
+    #[schema(format = Email)]
     email: String,
+    #[schema(min_length = 1)]
     password: String,
 }
 

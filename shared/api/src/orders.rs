@@ -92,10 +92,13 @@ pub fn routes(orders: Orders) -> OpenApiRouter {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlaceBody {
+    /// From `POST /quotes`: the order is charged exactly the quote (else give `items`).
     quote_token: Option<String>,
     items: Option<Vec<QuoteItem>>,
     coupon: Option<String>,
+    #[schema(value_type = cy_domain::AddressId)]
     address_id: String,
+    #[schema(value_type = cy_domain::order::PaymentProvider)]
     payment_provider: String,
 }
 
@@ -473,6 +476,7 @@ async fn seller_orders(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
+    #[schema(value_type = cy_domain::order::OrderStatus)]
     status: String,
     tracking: Option<Tracking>,
     note: Option<String>,

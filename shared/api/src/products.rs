@@ -583,8 +583,12 @@ async fn archive_product(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UploadBody {
+    #[schema(value_type = cy_domain::uploads::UploadPurpose)]
     purpose: String,
+    /// The file's MIME type (the purpose says which are accepted).
     content_type: String,
+    /// The exact length in bytes, signed into the URL.
+    #[schema(minimum = 1)]
     size: u64,
 }
 

@@ -93,7 +93,9 @@ pub struct QuoteBody {
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteItem {
+    #[schema(value_type = cy_domain::ProductId)]
     product_id: String,
+    #[schema(minimum = 1, maximum = 10000)]
     quantity: i64,
     /// Option id → value: text, a choice id, a number, or an uploaded file's key.
     #[serde(default)]

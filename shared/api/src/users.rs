@@ -124,13 +124,21 @@ async fn list_addresses(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddressBody {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    #[schema(min_length = 1, max_length = 200)]
     line1: String,
+    #[schema(max_length = 200)]
     line2: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     city: String,
+    #[schema(max_length = 100)]
     state: Option<String>,
+    #[schema(min_length = 1, max_length = 20)]
     postal_code: String,
+    #[schema(value_type = cy_domain::CountryCode)]
     country: String,
+    /// E.164, e.g. `+919876543210`.
     phone: Option<String>,
 }
 
