@@ -374,6 +374,52 @@ async fn a_refund_that_fails_at_the_provider_is_flagged_once_and_frees_the_order
     }
 }
 
+/// Every change of an order (its payment, a cancellation, its refund) must fit one transaction,
+/// and each writes more than placing it did: an order too big for its later changes is refused
+/// when placed (400 naming `items`, nothing reserved), and the largest that fits is paid,
+/// cancelled and refunded like any other.
+#[tokio::test]
+async fn an_order_too_big_to_change_in_one_transaction_is_refused_when_placed() {
+    let shop = shop(5).await;
+    let store = shop.app.store();
+    let template = cy_data::catalog::get_product(store.as_ref(), &cy_domain::ProductId::parse(&shop.product).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut products = Vec::new();
+    for _ in 0..47 {
+        // Each from its own seller: one stock update and one seller entry per line.
+        let mut product = template.clone();
+        product.id = cy_domain::ProductId::generate();
+        product.seller_id = cy_domain::UserId::generate();
+        cy_data::catalog::create_product(store.as_ref(), &product, Vec::new()).await.unwrap();
+        products.push(product.id);
+    }
+    let (buyer, address) = cy_tests::seed_customer(store.as_ref()).await;
+    let body = |n: usize| {
+        let items: Vec<Value> = products[..n].iter().map(|p| json!({"product_id": p, "quantity": 1})).collect();
+        json!({"items": items, "address_id": address, "payment_provider": "stripe"})
+    };
+    let refused = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(body(47))).await;
+    refused.assert_error(400, "validation_failed");
+    assert!(refused.body["error"]["details"]["items"].is_string(), "{}", refused.body);
+    let first = shop.app.call(Method::GET, &format!("/products/{}", products[0]), None, None).await;
+    assert_eq!(first.body["stock"], 5, "nothing reserved");
+
+    // 46 products from 46 sellers: its largest change is exactly one full transaction.
+    let placed = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(body(46))).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
+    let paid = shop.deliver(PaymentProvider::Stripe, "payment_intent.succeeded", &id).await;
+    assert_eq!(paid.body["status"], "paid", "{}", paid.body);
+    let cancel = shop.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+    assert_eq!(cancel.status, StatusCode::ACCEPTED, "{}", cancel.body);
+    let refunded = shop.deliver(PaymentProvider::Stripe, "charge.refunded", &id).await;
+    assert_eq!(refunded.body["status"], "refunded", "{}", refunded.body);
+    let first = shop.app.call(Method::GET, &format!("/products/{}", products[0]), None, None).await;
+    assert_eq!(first.body["stock"], 5, "the units are back");
+}
+
 #[tokio::test]
 async fn an_admin_refunds_units_of_a_line_and_the_order_keeps_its_status() {
     let shop = shop(5).await;

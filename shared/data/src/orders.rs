@@ -76,6 +76,12 @@ pub enum PlaceRefused {
     OutOfStock(ProductId),
 }
 
+/// The most operations a change of an order writes besides one per product (stock) and one per
+/// seller (their list entry): the order, the customer's entry, the timeline entry, the outbox
+/// event, the provider event's claim, a refund's due entry, a flag, a payment reference.
+/// Placing writes fewer, so an order that can change can always be placed.
+pub const LATER_CHANGE_OPS: usize = 8;
+
 /// Places an order in ONE transaction: the order (pending payment, indexed by its reservation's
 /// end), the idempotency claim, a guarded decrement of each product's stock, the customer's
 /// and sellers' list entries, the first timeline entry and the `order.created` event. If any
@@ -125,7 +131,10 @@ pub async fn place_order(
         order,
         serde_json::json!({"status": order.status, "total": order.total}),
     ))?);
-    if ops.len() > crate::port::MAX_TRANSACTION_OPS {
+    // Placing must fit one transaction, and so must every later change of the order (a
+    // payment, a cancellation, a refund), which writes more than placing does: an order that
+    // could be placed but never paid or cancelled would be stuck.
+    if units.len() + order.sellers().len() + LATER_CHANGE_OPS > crate::port::MAX_TRANSACTION_OPS {
         return Err(Error::invalid("items", "too many products or sellers in one order; split it"));
     }
     match store.transact(ops).await {
