@@ -599,3 +599,76 @@ async fn with_moderation_on_submissions_wait_for_review_and_are_not_listed() {
     );
     m.app.call(Method::POST, "/seller/products", Some(&m.seller), Some(mug())).await.assert_error(403, "forbidden");
 }
+
+/// With moderation on, an admin works the review queue: a rejected product goes back to its
+/// seller with the reason, an edit resubmits it, an approval lists it at once. Repeats answer
+/// the decision already made (also two admins at once); anything not waiting for review is 409;
+/// each decision is audited.
+#[tokio::test]
+async fn admins_approve_or_reject_products_waiting_for_review() {
+    let m = market().await;
+    let settings = json!({"product_moderation": true, "kyc_required": false});
+    m.app.call(Method::PUT, "/admin/settings/platform", Some(&m.admin), Some(settings)).await;
+    let product = create(&m, mug()).await;
+    let id = product["id"].as_str().unwrap().to_owned();
+    let app = &m.app;
+    let admin = Some(m.admin.as_str());
+    let queue =
+        async |status: &str| app.call(Method::GET, &format!("/admin/products?status={status}"), admin, None).await;
+    let ids = |answer: &Answer| -> Vec<String> {
+        answer.body["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&queue("pending_review").await), vec![id.clone()]);
+    m.app.call(Method::GET, "/admin/products", Some(&m.seller), None).await.assert_error(403, "forbidden");
+    queue("active").await.assert_error(400, "validation_failed");
+
+    let reject_path = format!("/admin/products/{id}/reject");
+    let reject = async |body: Value| app.call(Method::POST, &reject_path, admin, Some(body)).await;
+    reject(json!({"reason": ""})).await.assert_error(400, "validation_failed");
+    let rejected = reject(json!({"reason": "Show the engraving area in a photo."})).await;
+    assert_eq!((rejected.status, &rejected.body["status"]), (StatusCode::OK, &json!("rejected")), "{}", rejected.body);
+    assert_eq!(rejected.body["rejection_reason"], "Show the engraving area in a photo.");
+    assert!(ids(&queue("pending_review").await).is_empty());
+    assert_eq!(ids(&queue("rejected").await), vec![id.clone()]);
+    let again = reject(json!({"reason": "Another reason"})).await;
+    assert_eq!((again.status, &again.body["version"]), (StatusCode::OK, &rejected.body["version"]), "a repeat");
+    let approve_path = format!("/admin/products/{id}/approve");
+    let approve = async || app.call(Method::POST, &approve_path, admin, None).await;
+    approve().await.assert_error(409, "invalid_transition");
+
+    // The seller sees why, edits, and it is back for review.
+    let mine = m.app.call(Method::GET, &format!("/products/{id}"), Some(&m.seller), None).await;
+    assert_eq!(mine.body["rejection_reason"], "Show the engraving area in a photo.");
+    let edit = json!({"version": mine.body["version"], "description": "350 ml; engraving on the front."});
+    let edited = m.app.call(Method::PATCH, &format!("/seller/products/{id}"), Some(&m.seller), Some(edit)).await;
+    assert_eq!(edited.body["status"], "pending_review", "{}", edited.body);
+    assert_eq!(ids(&queue("pending_review").await), vec![id.clone()]);
+    assert!(ids(&queue("rejected").await).is_empty());
+
+    // Two admins approve at once: one decision, both answered with it.
+    let (a, b) = tokio::join!(approve(), approve());
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK), "{} {}", a.body, b.body);
+    assert_eq!((&a.body["status"], &a.body["version"]), (&json!("active"), &b.body["version"]));
+    assert!(a.body.get("rejection_reason").is_none(), "cleared on approval: {}", a.body);
+    let listed = m.app.call(Method::GET, "/products", None, None).await;
+    assert_eq!(ids(&listed), vec![id.clone()], "listed at once");
+    assert!(ids(&queue("pending_review").await).is_empty());
+    let draft = create(&m, json!({"title": "Draft", "category_id": "home-mugs", "base_price": {"amount": 1, "currency": "INR"}, "stock": 0, "status": "draft"})).await;
+    let path = format!("/admin/products/{}/approve", draft["id"].as_str().unwrap());
+    m.app.call(Method::POST, &path, Some(&m.admin), None).await.assert_error(409, "invalid_transition");
+    m.app
+        .call(Method::POST, "/admin/products/prd_nope/approve", Some(&m.admin), None)
+        .await
+        .assert_error(404, "not_found");
+
+    let me = m.app.call(Method::GET, "/me", Some(&m.admin), None).await;
+    let admin = UserId::parse(me.body["id"].as_str().unwrap()).unwrap();
+    let audit = m.app.store().query(&Query::index(Index::Gsi1, keys::audit_by_actor_pk(&admin))).await.unwrap();
+    let decisions: Vec<_> = audit
+        .items
+        .iter()
+        .filter_map(|i| i.get("action").and_then(Value::as_str))
+        .filter(|a| a.starts_with("catalog.product_"))
+        .collect();
+    assert_eq!(decisions.len(), 2, "one rejection, one approval: {decisions:?}");
+}

@@ -54,6 +54,7 @@ fn product(seller: &UserId, title: &str, options: &str) -> Product {
         status: ProductStatus::Active,
         version: 1,
         options: parse_options(drafts).unwrap(),
+        rejection_reason: None,
         created_at: now,
         updated_at: now,
     }

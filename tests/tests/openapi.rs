@@ -153,3 +153,46 @@ async fn operations_documented_as_signed_in_refuse_requests_without_a_token() {
     }
     assert!(checked >= 40, "{checked} operations");
 }
+
+/// template.yaml routes every documented operation to the function whose router serves it, and
+/// nothing else: an operation missing there would answer API Gateway's 403 on AWS while every
+/// local test passes.
+#[test]
+fn the_template_routes_exactly_the_documented_operations_to_their_functions() {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    // (resource, METHOD, path) of every `Type: Api` event: a `Path:` line, then its `Method:`.
+    let mut routed = BTreeSet::new();
+    let (mut resource, mut path) = (String::new(), None::<String>);
+    for line in template.lines() {
+        if let Some(name) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')).and_then(|l| l.strip_suffix(':')) {
+            resource = name.to_owned();
+        } else if let Some(p) = line.trim().strip_prefix("Path: ") {
+            path = Some(p.to_owned());
+        } else if let Some(m) = line.trim().strip_prefix("Method: ") {
+            let p = path.take().expect("a Method: after its Path:");
+            routed.insert((resource.clone(), m.to_uppercase(), p));
+        }
+    }
+    let functions = [
+        ("AuthFunction", vec![json(cy_api::auth::Api::openapi())]),
+        ("UsersFunction", vec![json(cy_api::users::Api::openapi())]),
+        ("ProductsFunction", vec![json(cy_api::products::Api::openapi())]),
+        ("QuoteFunction", vec![json(cy_api::quote::Api::openapi())]),
+        ("OrdersFunction", vec![json(cy_api::orders::Api::openapi()), json(cy_api::cart::Api::openapi())]),
+        ("PaymentWebhookFunction", vec![json(cy_api::payments::Api::openapi())]),
+    ];
+    let mut documented = BTreeSet::new();
+    for (function, docs) in functions {
+        for doc in docs {
+            for (method, path) in operations(&doc) {
+                documented.insert((function.to_owned(), method, path));
+            }
+        }
+    }
+    // The document itself, served by the catalog's function.
+    documented.insert(("ProductsFunction".into(), "GET".into(), "/openapi.json".into()));
+    let missing: Vec<_> = documented.difference(&routed).collect();
+    let extra: Vec<_> = routed.difference(&documented).collect();
+    assert!(missing.is_empty(), "documented but not routed by template.yaml: {missing:?}");
+    assert!(extra.is_empty(), "routed by template.yaml but not documented: {extra:?}");
+}

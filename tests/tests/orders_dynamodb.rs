@@ -48,6 +48,7 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
         status: ProductStatus::Active,
         version: 1,
         options: Vec::new(),
+        rejection_reason: None,
         created_at: now,
         updated_at: now,
     };

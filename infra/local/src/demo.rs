@@ -134,6 +134,7 @@ pub async fn load(accounts: &Accounts, catalog: &Catalog) -> Result<Vec<Login>, 
                 status: ProductStatus::Active,
                 version: 1,
                 options: parse_options(drafts)?,
+                rejection_reason: None,
                 created_at: now,
                 updated_at: now,
             };

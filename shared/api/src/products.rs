@@ -40,7 +40,10 @@ use crate::idempotency::{Keyed, create_once, key_reused};
     product_image_upload,
     upload,
     platform_settings,
-    set_platform_settings
+    set_platform_settings,
+    moderation_queue,
+    approve_product,
+    reject_product
 ))]
 pub struct Api;
 
@@ -75,6 +78,9 @@ pub fn routes(catalog: Catalog) -> OpenApiRouter {
         OpenApiRouter::new().routes(routes!(upload)).route_layer(require_roles(catalog.keys.clone(), SIGNED_IN));
     let admins = OpenApiRouter::new()
         .routes(routes!(platform_settings, set_platform_settings))
+        .routes(routes!(moderation_queue))
+        .routes(routes!(approve_product))
+        .routes(routes!(reject_product))
         .route_layer(require_roles(catalog.keys.clone(), &[Role::Admin]));
     OpenApiRouter::new()
         .routes(routes!(browse))
@@ -398,6 +404,7 @@ async fn create_product(
         status: status.unwrap_or(ProductStatus::on_submit(settings.product_moderation)),
         version: 1,
         options,
+        rejection_reason: None,
         created_at: now,
         updated_at: now,
     };
@@ -660,4 +667,121 @@ async fn set_platform_settings(
     );
     records::save_platform_settings(catalog.store.as_ref(), &settings, vec![audit.write()?]).await?;
     Ok(Json(settings))
+}
+
+// ---- moderation (admins) ------------------------------------------------------------------
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ModerationParams {
+    /// `pending_review` (the default) or `rejected`.
+    #[param(pattern = "^(pending_review|rejected)$")]
+    status: Option<String>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Products waiting for review (or rejected), oldest first.
+#[utoipa::path(get, path = "/admin/products", tag = "admin", params(ModerationParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of product cards", body = Listed<ProductCard>)))]
+async fn moderation_queue(
+    State(catalog): State<Catalog>,
+    Query(params): Query<ModerationParams>,
+) -> ApiResult<Json<Listed<ProductCard>>> {
+    let status = match params.status.as_deref() {
+        None | Some("pending_review") => ProductStatus::PendingReview,
+        Some("rejected") => ProductStatus::Rejected,
+        Some(_) => return Err(Error::invalid("status", "must be pending_review or rejected").into()),
+    };
+    let paging = cy_http::Paging { limit: params.limit, cursor: params.cursor };
+    let (cards, next) =
+        records::moderation_queue(catalog.store.as_ref(), status, paging.limit()?, paging.cursor()?).await?;
+    Ok(Json(Listed::new(cards, next)))
+}
+
+/// An admin's decision on a product waiting for review.
+enum Verdict {
+    Approve,
+    Reject(String),
+}
+
+/// Approves a product waiting for review: it is listed at once. Approving it again answers it
+/// as it is.
+#[utoipa::path(post, path = "/admin/products/{id}/approve", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product id")),
+    responses((status = 200, description = "The product, active", body = Product),
+        (status = 409, description = "`invalid_transition`: it is not waiting for review", body = ErrorBody)))]
+async fn approve_product(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Product>> {
+    Ok(Json(review(&catalog, &caller, &id, Verdict::Approve).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    /// What the seller must change, shown to them (1 to 500 characters).
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+/// Rejects a product waiting for review, with the reason the seller sees; they edit it and it
+/// comes back for review. Rejecting it again answers it as it is.
+#[utoipa::path(post, path = "/admin/products/{id}/reject", tag = "admin", request_body = RejectBody,
+    security(("bearer" = [])), params(("id" = String, Path, description = "The product id")),
+    responses((status = 200, description = "The product, rejected", body = Product),
+        (status = 409, description = "`invalid_transition`: it is not waiting for review", body = ErrorBody)))]
+async fn reject_product(
+    State(catalog): State<Catalog>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<RejectBody>,
+) -> ApiResult<Json<Product>> {
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(Error::invalid("reason", "must be 1 to 500 characters of text").into());
+    }
+    Ok(Json(review(&catalog, &caller, &id, Verdict::Reject(reason.to_owned())).await?))
+}
+
+/// Applies a verdict with the product's version as read, audited in the same transaction. A
+/// seller's edit that lands first resubmits the product: then the verdict is decided again on
+/// what is stored now.
+async fn review(catalog: &Catalog, caller: &Caller, id: &str, verdict: Verdict) -> Result<Product, Error> {
+    let id = ProductId::parse(id)?;
+    let (to, action, reason) = match verdict {
+        Verdict::Approve => (ProductStatus::Active, "catalog.product_approved", None),
+        Verdict::Reject(reason) => (ProductStatus::Rejected, "catalog.product_rejected", Some(reason)),
+    };
+    for _ in 0..3 {
+        let before =
+            records::get_product(catalog.store.as_ref(), &id).await?.ok_or_else(|| Error::not_found("The product"))?;
+        if before.status == to {
+            // A repeat (a double click, two admins at once): already decided.
+            return Ok(before);
+        }
+        if before.status != ProductStatus::PendingReview {
+            return Err(Error::conflict(
+                ErrorCode::InvalidTransition,
+                format!("The product is {}, not waiting for review.", before.status.as_str()),
+            ));
+        }
+        let mut after = before.clone();
+        after.status = to;
+        after.rejection_reason = reason.clone();
+        after.version = before.version + 1;
+        after.updated_at = Timestamp::now();
+        let details = json!({"product_id": id, "seller_id": before.seller_id, "reason": reason});
+        let audit = cy_data::audit::AuditRecord::new(Some(&caller.user_id), action, id.as_str(), details);
+        match records::save_product(catalog.store.as_ref(), &before, &after, 0, vec![audit.write()?]).await {
+            Ok(()) => return Ok(after),
+            Err(e) if e.code == ErrorCode::VersionConflict => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::conflict(ErrorCode::VersionConflict, "The product keeps changing; reload and retry."))
 }

@@ -42,8 +42,12 @@ impl ProductCard {
     }
 }
 
-/// The listing cards a product has: four while active, none otherwise.
+/// The index entries a product has: four listing cards while active, one moderation entry
+/// while pending review or rejected, none otherwise.
 fn listing_items(p: &Product) -> Result<Vec<Item>, Error> {
+    if matches!(p.status, ProductStatus::PendingReview | ProductStatus::Rejected) {
+        return Ok(vec![Item::from_record(&keys::moderation(p.status, &p.id), &ProductCard::of(p))?]);
+    }
     if p.status != ProductStatus::Active {
         return Ok(Vec::new());
     }
@@ -110,6 +114,8 @@ struct EditableFields<'a> {
     images: &'a [ObjectKey],
     status: ProductStatus,
     options: &'a [cy_domain::catalog::ProductOption],
+    /// Null clears it (an approval).
+    rejection_reason: Option<&'a str>,
     updated_at: Timestamp,
     version: u64,
 }
@@ -136,6 +142,7 @@ pub async fn save_product(
         images: &after.images,
         status: after.status,
         options: &after.options,
+        rejection_reason: after.rejection_reason.as_deref(),
         updated_at: after.updated_at,
         version: after.version,
     };
@@ -193,6 +200,18 @@ pub async fn adjust_stock(store: &dyn WriteItems, id: &ProductId, delta: i64) ->
         Err(e) if e.failed_op() == Some(0) => Err(stock_refused(id, delta)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Products in `status` (pending review or rejected) for admins, oldest first.
+pub async fn moderation_queue(
+    store: &dyn QueryItems,
+    status: ProductStatus,
+    limit: u32,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<ProductCard>, Option<Cursor>), Error> {
+    let q = Query::table(keys::moderation_partition(status)).limit(limit).after(cursor);
+    let Page { items, next } = store.query(&q).await?;
+    Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
 }
 
 /// How to read one listing partition.

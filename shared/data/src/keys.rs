@@ -14,6 +14,7 @@
 //! | product           | `PRODUCT#<product>`  | `DETAILS`           |                           |
 //! | seller's product  | `SELLER#<seller>`    | `PRODUCT#<product>` |                           |
 //! | listing card      | `LIST#<scope>#<order>` | `<order value>`   |                           |
+//! | moderation entry  | `MODERATION#<pending_review or rejected>` | `<product>` |             |
 //! | seller shipping   | `SELLER#<seller>`    | `SHIPPING`          |                           |
 //! | platform settings | `SETTINGS`           | `PLATFORM`, `TAX`   |                           |
 //! | coupon            | `COUPON#<CODE>`      | `COUPON`            |                           |
@@ -118,6 +119,15 @@ pub fn seller_product(seller: &UserId, product: &ProductId) -> Key {
 
 pub fn seller_shipping(seller: &UserId) -> Key {
     Key::new(seller_partition(seller), "SHIPPING")
+}
+
+pub fn moderation_partition(status: cy_domain::product::ProductStatus) -> String {
+    format!("MODERATION#{}", status.as_str())
+}
+
+/// A product waiting for review (or rejected), for admins: by product id, so oldest first.
+pub fn moderation(status: cy_domain::product::ProductStatus, product: &ProductId) -> Key {
+    Key::new(moderation_partition(status), product.as_str())
 }
 
 /// Which products a listing partition holds.

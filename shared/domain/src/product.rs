@@ -130,6 +130,9 @@ pub struct Product {
     pub status: ProductStatus,
     pub version: u64,
     pub options: Vec<ProductOption>,
+    /// Why an admin rejected it (the seller edits and resubmits); cleared on approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
