@@ -1,8 +1,8 @@
-//! What a cold start pays to build the HTTP functions' routers, now that each is built from its
-//! handlers' OpenAPI annotations (`utoipa_axum::routes!` collects every operation's paths and
-//! schemas as it builds): `router_build/<function>` builds the router a Lambda `main.rs` builds
-//! once per instance; `router_build/openapi_document` builds the whole document once (the first
-//! `GET /openapi.json` of an instance).
+//! What a cold start pays to build the HTTP functions' routers, each built from its handlers'
+//! OpenAPI annotations (`cy_http::route!` reads only their paths and methods):
+//! `router_build/<function>` builds the router a Lambda `main.rs` builds once per instance;
+//! `router_build/openapi_document` builds the whole document (the first `GET /openapi.json` of
+//! an instance, and only then).
 //!
 //! `cargo bench -p cy-benches --bench router_build`
 

@@ -636,9 +636,51 @@ impl cy_payments::PaymentGateway for Flaky {
                 code: "charge_disputed".into(),
                 message: "the charge is disputed".into(),
             }),
+            "razorpay_down" if request.provider == PaymentProvider::Razorpay => {
+                Err(cy_payments::PaymentError::Unavailable("503 from Razorpay".into()))
+            }
             _ => self.inner.refund(request).await,
         }
     }
+}
+
+/// One provider's outage holds back neither the sweep nor the others' refunds: with more than
+/// a page of Razorpay refunds due while Razorpay is down, the sweep asks Razorpay once, skips
+/// its other refunds, and reaches the Stripe refund due after them all.
+#[tokio::test]
+async fn the_sweep_skips_a_provider_that_is_down_and_sends_the_others_refunds() {
+    let shop = shop(200).await;
+    let flaky = Flaky::new(&shop, "down");
+    let mut orders = shop.app.local.services.orders.clone();
+    orders.payments = flaky.clone();
+    let router = cy_http::finish(cy_api::orders::router(orders));
+    let payments = cy_api::payments::Payments { store: shop.app.store(), gateway: flaky.clone() };
+    let cancel = async |provider: PaymentProvider| {
+        let (buyer, id) = shop.order(provider, 1).await;
+        shop.deliver(provider, of(SUCCEEDED, provider), &id).await;
+        let path = format!("/orders/{id}/cancel");
+        let cancelled = send(router.clone(), cy_tests::json_request(Method::POST, &path, Some(&buyer), None)).await;
+        assert_eq!(cancelled.body["payment"]["refunds"][0]["state"], "requested", "{}", cancelled.body);
+        id
+    };
+    for _ in 0..101 {
+        cancel(PaymentProvider::Razorpay).await;
+    }
+    let stripe = cancel(PaymentProvider::Stripe).await;
+    assert_eq!(cy_data::payments::refunds_due(shop.app.store().as_ref(), 200).await.unwrap().len(), 102);
+
+    *flaky.mode.lock().unwrap() = "razorpay_down";
+    flaky.refunds_asked.lock().unwrap().clear();
+    assert_eq!(payments.sweep_refunds().await.unwrap(), 1, "the Stripe refund");
+    assert_eq!(flaky.refunds_asked.lock().unwrap().len(), 2, "Razorpay asked once, Stripe once");
+    let refund = &shop.stored(&stripe).await.payment.unwrap().refunds[0];
+    assert_eq!(refund.state, RefundState::Submitted);
+    assert_eq!(cy_data::payments::refunds_due(shop.app.store().as_ref(), 200).await.unwrap().len(), 101);
+
+    // Razorpay back: the next sweep sends all of its refunds.
+    *flaky.mode.lock().unwrap() = "up";
+    assert_eq!(payments.sweep_refunds().await.unwrap(), 101);
+    assert!(cy_data::payments::refunds_due(shop.app.store().as_ref(), 200).await.unwrap().is_empty());
 }
 
 /// A provider that refuses to open the payment at all (an amount under its minimum, say)

@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use cy_domain::error::Validator;
 use cy_domain::{Email, Error, Password, PersonName, Phone, Role, SignupRole};
 use cy_http::auth::SIGNED_IN;
+use cy_http::route;
+use cy_http::routes::Routes;
 use cy_http::{ApiResult, Caller, ErrorBody, Json, require_roles};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::accounts::{Accounts, Registration, TokenPair};
 
@@ -20,19 +20,13 @@ use crate::accounts::{Accounts, Registration, TokenPair};
 pub struct Api;
 
 pub fn router(accounts: Accounts) -> Router {
-    routes(accounts).split_for_parts().0
+    routes(accounts).into_router()
 }
 
 /// The routes with the operations they document (`Api` must list the same).
-pub fn routes(accounts: Accounts) -> OpenApiRouter {
-    let signed_in =
-        OpenApiRouter::new().routes(routes!(logout)).route_layer(require_roles(accounts.keys.clone(), SIGNED_IN));
-    OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(login))
-        .routes(routes!(refresh))
-        .merge(signed_in)
-        .with_state(accounts)
+pub fn routes(accounts: Accounts) -> Routes {
+    let signed_in = route!(Routes::new(), logout).route_layer(require_roles(accounts.keys.clone(), SIGNED_IN));
+    route!(Routes::new(), register, login, refresh).merge(signed_in).with_state(accounts)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -13,11 +13,11 @@ use cy_domain::catalog::{Quantity, price_unit};
 use cy_domain::product::ProductStatus;
 use cy_domain::uploads::{UploadPurpose, is_users_upload};
 use cy_domain::{Error, Money, ProductId, Role, Timestamp, UserId};
+use cy_http::route;
+use cy_http::routes::Routes;
 use cy_http::{ApiResult, Caller, ErrorBody, Json, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::orders::Orders;
 
@@ -27,14 +27,12 @@ use crate::orders::Orders;
 pub struct Api;
 
 pub fn router(orders: Orders) -> Router {
-    routes(orders).split_for_parts().0
+    routes(orders).into_router()
 }
 
 /// The routes with the operations they document (`Api` must list the same).
-pub fn routes(orders: Orders) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(view))
-        .routes(routes!(put_line, remove_line))
+pub fn routes(orders: Orders) -> Routes {
+    route!(Routes::new(), view, put_line, remove_line)
         .route_layer(require_roles(orders.keys.clone(), &[Role::Customer]))
         .with_state(orders)
 }

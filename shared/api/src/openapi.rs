@@ -2,7 +2,7 @@
 //! operation comes from its handler's `#[utoipa::path]` annotation and every schema from the
 //! types the handlers read and answer (`ToSchema`), so it cannot drift from them by hand. Each
 //! function's `Api` lists its handlers; the routers are built from the same annotations
-//! (`utoipa_axum::routes!`), and a test checks that the two agree operation for operation.
+//! (`cy_http::route!`), and a test checks that the two agree operation for operation.
 
 use std::sync::OnceLock;
 

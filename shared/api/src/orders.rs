@@ -17,12 +17,12 @@ use cy_domain::payment::{RefundAsk, may_cancel_with_refund, plan_refund};
 use cy_domain::{Address, AddressId, Error, ErrorCode, Money, OrderId, Role, Timestamp};
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::parse_json;
+use cy_http::route;
+use cy_http::routes::Routes;
 use cy_http::{ApiResult, Caller, ErrorBody, Json, JwtKeys, Listed, Paging, Query, require_roles};
 use cy_payments::{PaymentError, PaymentGateway, PaymentIntent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::idempotency::{Keyed, canonical_json, idempotency_key, key_reused};
 use crate::payments::Payments;
@@ -59,30 +59,20 @@ impl FromRef<Orders> for Arc<JwtKeys> {
 pub struct Api;
 
 pub fn router(orders: Orders) -> Router {
-    routes(orders).split_for_parts().0
+    routes(orders).into_router()
 }
 
 /// The routes with the operations they document (`Api` must list the same).
-pub fn routes(orders: Orders) -> OpenApiRouter {
-    let customers =
-        OpenApiRouter::new().routes(routes!(place)).route_layer(require_roles(orders.keys.clone(), &[Role::Customer]));
-    let cancellers = OpenApiRouter::new()
-        .routes(routes!(cancel))
-        .route_layer(require_roles(orders.keys.clone(), &[Role::Customer, Role::Admin]));
-    let admins = OpenApiRouter::new()
-        .routes(routes!(refund_lines))
-        .routes(routes!(payment_flags))
+pub fn routes(orders: Orders) -> Routes {
+    let customers = route!(Routes::new(), place).route_layer(require_roles(orders.keys.clone(), &[Role::Customer]));
+    let cancellers =
+        route!(Routes::new(), cancel).route_layer(require_roles(orders.keys.clone(), &[Role::Customer, Role::Admin]));
+    let admins = route!(Routes::new(), refund_lines, payment_flags)
         .route_layer(require_roles(orders.keys.clone(), &[Role::Admin]));
-    let movers = OpenApiRouter::new()
-        .routes(routes!(change_status))
+    let movers = route!(Routes::new(), change_status)
         .route_layer(require_roles(orders.keys.clone(), &[Role::Seller, Role::Admin]));
-    let sellers = OpenApiRouter::new()
-        .routes(routes!(seller_orders))
-        .route_layer(require_roles(orders.keys.clone(), &[Role::Seller]));
-    let readers = OpenApiRouter::new()
-        .routes(routes!(my_orders))
-        .routes(routes!(one_order))
-        .routes(routes!(order_timeline))
+    let sellers = route!(Routes::new(), seller_orders).route_layer(require_roles(orders.keys.clone(), &[Role::Seller]));
+    let readers = route!(Routes::new(), my_orders, one_order, order_timeline)
         .route_layer(require_roles(orders.keys.clone(), SIGNED_IN));
     // `/orders` has GET for everyone signed in and POST for customers: merge by method.
     readers.merge(customers).merge(cancellers).merge(admins).merge(movers).merge(sellers).with_state(orders)

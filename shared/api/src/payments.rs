@@ -16,14 +16,14 @@ use cy_domain::order::Order;
 use cy_domain::payment::{Decision, PaymentLookup, ProviderEvent, ProviderEventKind, RefundState, decide};
 use cy_domain::{Error, Timestamp};
 use cy_http::extract::read_body;
+use cy_http::route;
+use cy_http::routes::Routes;
 use cy_http::{ApiResult, ErrorBody, Json};
 use cy_payments::certs::CertificateSource;
 use cy_payments::events::{parse_paypal, parse_razorpay, parse_stripe};
 use cy_payments::webhooks::{PaypalHeaders, Refused, verify_paypal, verify_razorpay, verify_stripe};
 use cy_payments::{PaymentError, PaymentGateway, RefundRequest};
 use serde_json::{Value, json};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// The money side shared by the webhook, orders and the scheduled sweep.
 #[derive(Clone)]
@@ -96,11 +96,17 @@ impl Payments {
     }
 
     /// Sends the order's refunds that no provider has taken yet, noting each answer. A refund
-    /// the provider cannot take now stays due (the sweep and later deliveries retry it with the
-    /// same idempotency key); one it refuses for good is marked failed. Returns how many were
-    /// taken.
+    /// the provider cannot take now stays due, and so do the order's others (the sweep and later
+    /// deliveries retry them with the same idempotency keys); one it refuses for good is marked
+    /// failed. Returns how many were taken.
     pub async fn send_refunds(&self, order: &Order) -> usize {
-        let Some(payment) = &order.payment else { return 0 };
+        self.send_refunds_reporting(order).await.0
+    }
+
+    /// [`Self::send_refunds`], also telling whether the provider could not be reached (then
+    /// the order's other refunds were not tried either).
+    async fn send_refunds_reporting(&self, order: &Order) -> (usize, bool) {
+        let Some(payment) = &order.payment else { return (0, false) };
         let mut sent = 0;
         for refund in payment.refunds.iter().filter(|r| r.state == RefundState::Requested) {
             let request = RefundRequest {
@@ -115,7 +121,7 @@ impl Payments {
                 Err(PaymentError::Declined { code, message }) => Err(format!("{code}: {message}")),
                 Err(e) => {
                     tracing::warn!(order_id = %order.id, refund_id = %refund.id, error = %e, "refund not sent yet; it stays due");
-                    continue;
+                    return (sent, true);
                 }
             };
             let taken = answer.is_ok();
@@ -126,30 +132,57 @@ impl Payments {
                 }
             }
         }
-        sent
+        (sent, false)
     }
 
-    /// The sweep (scheduled, with the reservation sweep): sends every refund still due.
+    /// The sweep (scheduled, with the reservation sweep): sends the refunds still due, oldest
+    /// first, page by page, at most [`SWEEP_BUDGET`] a run. A provider that could not be
+    /// reached is not asked again in the same run, so one provider's outage (each attempt may
+    /// wait out a timeout) holds back neither the run nor the other providers' refunds.
     pub async fn sweep_refunds(&self) -> Result<usize, Error> {
-        let mut sent = 0;
-        for due in records::refunds_due(self.store.as_ref(), 100).await? {
-            let Some(order) = get_order(self.store.as_ref(), &due.order_id).await? else { continue };
-            let open = order
-                .payment
-                .as_ref()
-                .and_then(|p| p.refunds.iter().find(|r| r.id == due.refund_id))
-                .is_some_and(|r| r.state == RefundState::Requested);
-            if open {
-                sent += self.send_refunds(&order).await;
-            } else {
-                // Answered already (the entry outlived its refund's answer): nothing to send.
-                records::settle_refund_request(self.store.as_ref(), &order.id, &due.refund_id, Ok(String::new()))
-                    .await?;
+        let (mut sent, mut seen) = (0, 0);
+        let mut unreachable: Vec<cy_domain::order::PaymentProvider> = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = records::refunds_due_page(self.store.as_ref(), 100, cursor).await?;
+            for due in page {
+                seen += 1;
+                let Some(order) = get_order(self.store.as_ref(), &due.order_id).await? else { continue };
+                if unreachable.contains(&order.payment_provider) {
+                    continue;
+                }
+                let open = order
+                    .payment
+                    .as_ref()
+                    .and_then(|p| p.refunds.iter().find(|r| r.id == due.refund_id))
+                    .is_some_and(|r| r.state == RefundState::Requested);
+                if open {
+                    let (n, down) = self.send_refunds_reporting(&order).await;
+                    sent += n;
+                    if down {
+                        unreachable.push(order.payment_provider);
+                    }
+                } else if let Err(e) =
+                    records::settle_refund_request(self.store.as_ref(), &order.id, &due.refund_id, Ok(String::new()))
+                        .await
+                {
+                    // Answered already (the entry outlived its refund's answer); the next run
+                    // clears it.
+                    tracing::warn!(order_id = %order.id, refund_id = %due.refund_id, error = %e, "clearing a due entry failed");
+                }
+            }
+            match next {
+                Some(next) if seen < SWEEP_BUDGET => cursor = Some(next),
+                _ => break,
             }
         }
         Ok(sent)
     }
 }
+
+/// How many due refunds one sweep looks at, at most: a run ends well within its function's
+/// timeout, and the next (a minute later) goes on.
+pub const SWEEP_BUDGET: usize = 1000;
 
 /// Provider ids become parts of our keys: refuse anything that is not a short printable id.
 fn check_ids(event: &ProviderEvent) -> Result<(), Error> {
@@ -209,12 +242,12 @@ pub struct Webhooks {
 pub struct Api;
 
 pub fn router(webhooks: Webhooks) -> Router {
-    routes(webhooks).split_for_parts().0
+    routes(webhooks).into_router()
 }
 
 /// The routes with the operations they document (`Api` must list the same).
-pub fn routes(webhooks: Webhooks) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(stripe)).routes(routes!(razorpay)).routes(routes!(paypal)).with_state(webhooks)
+pub fn routes(webhooks: Webhooks) -> Routes {
+    route!(Routes::new(), stripe, razorpay, paypal).with_state(webhooks)
 }
 
 /// What every webhook answers, for the document.

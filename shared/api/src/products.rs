@@ -22,8 +22,8 @@ use cy_http::{ApiResult, Caller, ErrorBody, Json, JwtKeys, Listed, Query, requir
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use cy_http::route;
+use cy_http::routes::Routes;
 
 use crate::idempotency::{Keyed, create_once, key_reused};
 
@@ -64,28 +64,25 @@ impl FromRef<Catalog> for Arc<JwtKeys> {
 }
 
 pub fn router(catalog: Catalog) -> Router {
-    routes(catalog).split_for_parts().0
+    routes(catalog).into_router()
 }
 
 /// The routes with the operations they document (`Api` must list the same).
-pub fn routes(catalog: Catalog) -> OpenApiRouter {
-    let sellers = OpenApiRouter::new()
-        .routes(routes!(my_products, create_product))
-        .routes(routes!(edit_product, archive_product))
-        .routes(routes!(product_image_upload))
-        .route_layer(require_roles(catalog.keys.clone(), &[Role::Seller]));
-    let signed_in =
-        OpenApiRouter::new().routes(routes!(upload)).route_layer(require_roles(catalog.keys.clone(), SIGNED_IN));
-    let admins = OpenApiRouter::new()
-        .routes(routes!(platform_settings, set_platform_settings))
-        .routes(routes!(moderation_queue))
-        .routes(routes!(approve_product))
-        .routes(routes!(reject_product))
-        .route_layer(require_roles(catalog.keys.clone(), &[Role::Admin]));
-    OpenApiRouter::new()
-        .routes(routes!(browse))
-        .routes(routes!(product_page))
-        .routes(routes!(category_tree))
+pub fn routes(catalog: Catalog) -> Routes {
+    let sellers =
+        route!(Routes::new(), my_products, create_product, edit_product, archive_product, product_image_upload)
+            .route_layer(require_roles(catalog.keys.clone(), &[Role::Seller]));
+    let signed_in = route!(Routes::new(), upload).route_layer(require_roles(catalog.keys.clone(), SIGNED_IN));
+    let admins = route!(
+        Routes::new(),
+        platform_settings,
+        set_platform_settings,
+        moderation_queue,
+        approve_product,
+        reject_product
+    )
+    .route_layer(require_roles(catalog.keys.clone(), &[Role::Admin]));
+    route!(Routes::new(), browse, product_page, category_tree)
         .merge(sellers)
         .merge(signed_in)
         .merge(admins)

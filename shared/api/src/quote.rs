@@ -21,11 +21,11 @@ use cy_domain::uploads::{UploadPurpose, is_users_upload};
 use cy_domain::{Address, AddressId, CountryCode, Error, FieldErrors, Money, ProductId, Role, Timestamp, UserId};
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::parse_json;
+use cy_http::route;
+use cy_http::routes::Routes;
 use cy_http::{ApiResult, Caller, ErrorBody, Json, JwtKeys, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::idempotency::{Keyed, create_once};
 use crate::quote_token::{QUOTE_TTL_SECS, QuoteSigner, QuotedLine, SignedQuote};
@@ -65,20 +65,15 @@ impl FromRef<Quoting> for Arc<JwtKeys> {
 pub struct Api;
 
 pub fn router(quoting: Quoting) -> Router {
-    routes(quoting).split_for_parts().0
+    routes(quoting).into_router()
 }
 
 /// The routes with the operations they document (`Api` must list the same).
-pub fn routes(quoting: Quoting) -> OpenApiRouter {
-    let admins = OpenApiRouter::new()
-        .routes(routes!(create_coupon))
-        .routes(routes!(set_tax_rules, get_tax_rules))
+pub fn routes(quoting: Quoting) -> Routes {
+    let admins = route!(Routes::new(), create_coupon, set_tax_rules, get_tax_rules)
         .route_layer(require_roles(quoting.keys.clone(), &[Role::Admin]));
-    let sellers = OpenApiRouter::new()
-        .routes(routes!(set_shipping))
-        .route_layer(require_roles(quoting.keys.clone(), &[Role::Seller]));
-    let signed_in =
-        OpenApiRouter::new().routes(routes!(quote)).route_layer(require_roles(quoting.keys.clone(), SIGNED_IN));
+    let sellers = route!(Routes::new(), set_shipping).route_layer(require_roles(quoting.keys.clone(), &[Role::Seller]));
+    let signed_in = route!(Routes::new(), quote).route_layer(require_roles(quoting.keys.clone(), SIGNED_IN));
     signed_in.merge(admins).merge(sellers).with_state(quoting)
 }
 

@@ -14,8 +14,8 @@ use cy_http::{ApiResult, Caller, ErrorBody, Json, Listed, Paging, Query, require
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use cy_http::route;
+use cy_http::routes::Routes;
 
 use crate::accounts::{Accounts, ProfileChange};
 use crate::idempotency::Keyed;
@@ -26,15 +26,12 @@ use crate::idempotency::Keyed;
 pub struct Api;
 
 pub fn router(accounts: Accounts) -> Router {
-    routes(accounts).split_for_parts().0
+    routes(accounts).into_router()
 }
 
 /// The routes with the operations they document (`Api` must list the same).
-pub fn routes(accounts: Accounts) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(me, change_me))
-        .routes(routes!(list_addresses, add_address))
-        .routes(routes!(change_address, remove_address))
+pub fn routes(accounts: Accounts) -> Routes {
+    route!(Routes::new(), me, change_me, list_addresses, add_address, change_address, remove_address)
         .route_layer(require_roles(accounts.keys.clone(), SIGNED_IN))
         .with_state(accounts)
 }

@@ -382,8 +382,18 @@ pub async fn settle_refund_request(
 
 /// Refunds recorded and not yet taken by their provider, oldest first.
 pub async fn refunds_due(store: &dyn QueryItems, limit: u32) -> Result<Vec<RefundDue>, Error> {
-    let page = store.query(&Query::table(keys::REFUNDS_DUE_PARTITION).limit(limit)).await?;
-    Ok(page.records()?)
+    Ok(refunds_due_page(store, limit, None).await?.0)
+}
+
+/// A page of [`refunds_due`], after `cursor`.
+pub async fn refunds_due_page(
+    store: &dyn QueryItems,
+    limit: u32,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<RefundDue>, Option<Cursor>), Error> {
+    let Page { items, next } =
+        store.query(&Query::table(keys::REFUNDS_DUE_PARTITION).limit(limit).after(cursor)).await?;
+    Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
 }
 
 /// Flagged payment events, newest first.

@@ -6,9 +6,13 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod routes;
 pub mod telemetry;
 
 pub use app::{finish, run_on_lambda};
 pub use auth::{Caller, Claims, JwtKeys, require_roles};
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use extract::{Json, Listed, MAX_BODY_BYTES, Paging, Query};
+
+#[doc(hidden)]
+pub use paste::paste as __paste;
