@@ -476,3 +476,41 @@ async fn a_sellers_orders_filtered_by_status_page_fully_and_miss_none() {
         .await
         .assert_error(400, "validation_failed");
 }
+
+/// Admins see every order, newest first, a page at a time (customers only their own); anyone
+/// may narrow their list by status.
+#[tokio::test]
+async fn admins_list_every_order_and_lists_filter_by_status() {
+    let shop = shop(10).await;
+    let (a, a_address) = customer(&shop.app).await;
+    let (b, b_address) = customer(&shop.app).await;
+    let place = async |buyer: &str, address: &str| {
+        let placed =
+            shop.app.call(Method::POST, "/orders", Some(buyer), Some(order_body(&shop.product, address, 1))).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        placed.body["order"]["id"].as_str().unwrap().to_owned()
+    };
+    let first = place(&a, &a_address).await;
+    let second = place(&b, &b_address).await;
+    let third = place(&a, &a_address).await;
+    let cancelled = shop.app.call(Method::POST, &format!("/orders/{second}/cancel"), Some(&b), None).await;
+    assert_eq!(cancelled.body["status"], "cancelled", "{}", cancelled.body);
+
+    let ids = |answer: &Answer| -> Vec<String> {
+        answer.body["items"].as_array().unwrap().iter().map(|e| e["order_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let admin = token(&shop.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.body, "access_token");
+    let page = shop.app.call(Method::GET, "/orders?limit=2", Some(&admin), None).await;
+    assert_eq!(ids(&page), vec![third.clone(), second.clone()], "{}", page.body);
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let rest = shop.app.call(Method::GET, &format!("/orders?limit=2&cursor={cursor}"), Some(&admin), None).await;
+    assert_eq!(ids(&rest), vec![first.clone()]);
+    let by_status = shop.app.call(Method::GET, "/orders?status=cancelled", Some(&admin), None).await;
+    assert_eq!(ids(&by_status), vec![second.clone()]);
+
+    let mine = shop.app.call(Method::GET, "/orders", Some(&a), None).await;
+    assert_eq!(ids(&mine), vec![third, first]);
+    assert!(ids(&shop.app.call(Method::GET, "/orders?status=cancelled", Some(&a), None).await).is_empty());
+    assert_eq!(ids(&shop.app.call(Method::GET, "/orders?status=cancelled", Some(&b), None).await), vec![second]);
+    shop.app.call(Method::GET, "/orders?status=lost", Some(&a), None).await.assert_error(400, "validation_failed");
+}

@@ -75,6 +75,17 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
         cy_data::orders::list_orders(store.as_ref(), &product.seller_id, true, None, 100, None).await.unwrap();
     assert_eq!(sold.len(), 50);
     println!("200 concurrent POST /orders on DynamoDB: {placed} placed, {calls} DynamoDB requests");
+    // Admins see them all through GSI2 (other tests' orders may share the table).
+    let (mut every, mut cursor) = (std::collections::BTreeSet::new(), None);
+    loop {
+        let (page, next) = cy_data::orders::list_all_orders(store.as_ref(), None, 100, cursor).await.unwrap();
+        every.extend(page.into_iter().map(|e| e.order_id));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(sold.iter().all(|e| every.contains(&e.order_id)), "every order is in the admins' list");
 
     // What one order costs, shipping rates cached: from items, one batch read (products,
     // address, tax) and one transaction; from a quote token, one address read and one

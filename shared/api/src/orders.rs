@@ -410,31 +410,28 @@ async fn order_timeline(
     Ok(Json(Listed::new(entries, next)))
 }
 
-/// The caller's orders, newest first (a seller's: orders holding their lines).
-#[utoipa::path(get, path = "/orders", tag = "orders", params(cy_http::Paging), security(("bearer" = [])),
+/// The caller's orders, newest first: a customer's own, a seller's holding their lines, every
+/// order for admins (which may lag a moment behind a change).
+#[utoipa::path(get, path = "/orders", tag = "orders", params(OrdersParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of orders", body = Listed<OrderEntry>)))]
 async fn my_orders(
     State(orders): State<Orders>,
     caller: Caller,
-    Query(paging): Query<Paging>,
+    Query(params): Query<OrdersParams>,
 ) -> ApiResult<Json<Listed<OrderEntry>>> {
-    let as_seller = caller.role == Role::Seller;
-    let (entries, next) = records::list_orders(
-        orders.store.as_ref(),
-        &caller.user_id,
-        as_seller,
-        None,
-        paging.limit()?,
-        paging.cursor()?,
-    )
-    .await?;
+    let (status, limit, cursor) = params.parse()?;
+    let store = orders.store.as_ref();
+    let (entries, next) = match caller.role {
+        Role::Admin => records::list_all_orders(store, status, limit, cursor).await?,
+        role => records::list_orders(store, &caller.user_id, role == Role::Seller, status, limit, cursor).await?,
+    };
     Ok(Json(Listed::new(entries, next)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-struct SellerOrdersParams {
+struct OrdersParams {
     /// Only orders in this status.
     status: Option<String>,
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
@@ -443,24 +440,30 @@ struct SellerOrdersParams {
 }
 
 /// Orders holding the seller's lines, newest first.
-#[utoipa::path(get, path = "/seller/orders", tag = "orders", params(SellerOrdersParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/seller/orders", tag = "orders", params(OrdersParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of orders", body = Listed<OrderEntry>)))]
 async fn seller_orders(
     State(orders): State<Orders>,
     caller: Caller,
-    Query(params): Query<SellerOrdersParams>,
+    Query(params): Query<OrdersParams>,
 ) -> ApiResult<Json<Listed<OrderEntry>>> {
-    let status = params
-        .status
-        .as_deref()
-        .map(OrderStatus::parse)
-        .transpose()
-        .map_err(|e| Error::invalid("status", e.message))?;
-    let paging = Paging { limit: params.limit, cursor: params.cursor };
+    let (status, limit, cursor) = params.parse()?;
     let (entries, next) =
-        records::list_orders(orders.store.as_ref(), &caller.user_id, true, status, paging.limit()?, paging.cursor()?)
-            .await?;
+        records::list_orders(orders.store.as_ref(), &caller.user_id, true, status, limit, cursor).await?;
     Ok(Json(Listed::new(entries, next)))
+}
+
+impl OrdersParams {
+    fn parse(self) -> Result<(Option<OrderStatus>, u32, Option<cy_data::Cursor>), Error> {
+        let status = self
+            .status
+            .as_deref()
+            .map(OrderStatus::parse)
+            .transpose()
+            .map_err(|e| Error::invalid("status", e.message))?;
+        let paging = Paging { limit: self.limit, cursor: self.cursor };
+        Ok((status, paging.limit()?, paging.cursor()?))
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -18,7 +18,7 @@
 //! | seller shipping   | `SELLER#<seller>`    | `SHIPPING`          |                           |
 //! | platform settings | `SETTINGS`           | `PLATFORM`, `TAX`   |                           |
 //! | coupon            | `COUPON#<CODE>`      | `COUPON`            |                           |
-//! | order             | `ORDER#<order>`      | `DETAILS`           | `RESERVED` / `<until>#<order>` while unpaid |
+//! | order             | `ORDER#<order>`      | `DETAILS`           | `RESERVED` / `<until>#<order>` while unpaid; GSI2 `ORDERS` / `<order>` |
 //! | order timeline    | `ORDER#<order>`      | `TIMELINE#<event>`  |                           |
 //! | customer's order  | `USER#<customer>`    | `ORDER#<order>`     |                           |
 //! | seller's order    | `SELLER#<seller>`    | `ORDER#<order>`     |                           |
@@ -216,6 +216,11 @@ pub fn seller_order(seller: &UserId, order: &OrderId) -> Key {
 }
 
 /// Unpaid orders by the time their reservation ends, for the expiry sweep (GSI1).
+/// Every order, newest first, for admins: GSI2 over the order items themselves, so it costs no
+/// write of its own (it may lag a moment behind a change).
+pub const ALL_ORDERS: Index = Index::Gsi2;
+pub const ALL_ORDERS_PK: &str = "ORDERS";
+
 pub const RESERVATIONS: Index = Index::Gsi1;
 pub const RESERVATIONS_PK: &str = "RESERVED";
 

@@ -37,7 +37,11 @@ pub struct OutboxEvent {
 }
 
 fn order_item(order: &Order) -> Result<Item, Error> {
-    let mut item = Item::from_record(&keys::order(&order.id), order)?;
+    let mut item = Item::from_record(&keys::order(&order.id), order)?.in_index(
+        keys::ALL_ORDERS,
+        keys::ALL_ORDERS_PK,
+        order.id.as_str(),
+    );
     if order.status == OrderStatus::PendingPayment {
         item = item.in_index(
             keys::RESERVATIONS,
@@ -328,6 +332,24 @@ pub async fn list_orders(
             Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
         }
     }
+}
+
+/// Every order, newest first, optionally only those in `status` (admins).
+pub async fn list_all_orders(
+    store: &dyn QueryItems,
+    status: Option<OrderStatus>,
+    limit: u32,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<OrderEntry>, Option<Cursor>), Error> {
+    let q = Query::index(keys::ALL_ORDERS, keys::ALL_ORDERS_PK).descending().limit(limit).after(cursor);
+    let (orders, next): (Vec<Order>, _) = match status {
+        Some(status) => query_filtered(store, &q, &move |o: &Order| o.status == status).await?,
+        None => {
+            let Page { items, next } = store.query(&q).await?;
+            (items.iter().map(Item::record).collect::<Result<_, _>>()?, next)
+        }
+    };
+    Ok((orders.iter().map(|o| entry(o, None)).collect(), next))
 }
 
 /// Unpaid orders whose reservation ended by `now`, oldest first (from GSI1, which may lag:
