@@ -96,6 +96,33 @@ async fn login_answers_the_same_for_an_unknown_email_and_a_wrong_password() {
     assert_eq!(admin.status, StatusCode::OK);
 }
 
+/// Password guessing is bounded per email: ten attempts a window, then 429 `rate_limited` with
+/// `Retry-After` even for the right password, the same for an email with no account; twenty
+/// guesses at once get exactly ten tries; a successful sign-in forgets the failures.
+#[tokio::test]
+async fn sign_in_attempts_per_email_are_limited_and_a_success_forgets_them() {
+    let app = TestApp::new().await;
+    app.register("guarded@example.in", "customer").await;
+    for _ in 0..3 {
+        app.login("guarded@example.in", "not-the-password").await.assert_error(401, "unauthenticated");
+    }
+    assert_eq!(app.login("guarded@example.in", "a-long-password").await.status, StatusCode::OK, "forgets the failures");
+    for _ in 0..10 {
+        app.login("guarded@example.in", "not-the-password").await.assert_error(401, "unauthenticated");
+    }
+    let limited = app.login("guarded@example.in", "a-long-password").await;
+    limited.assert_error(429, "rate_limited");
+    let retry_after: u32 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    // Another email is not affected; an unknown one is limited the same way.
+    assert_eq!(app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, StatusCode::OK);
+    let guesses = (0..20).map(|_| app.login("nobody@example.in", "guess"));
+    let answers = futures::future::join_all(guesses).await;
+    let tried = answers.iter().filter(|a| a.status == StatusCode::UNAUTHORIZED).count();
+    let limited = answers.iter().filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((tried, limited), (10, 10));
+}
+
 async fn refresh(app: &TestApp, refresh_token: &str) -> cy_tests::Answer {
     app.call(Method::POST, "/auth/refresh", None, Some(json!({"refresh_token": refresh_token}))).await
 }

@@ -162,8 +162,15 @@ impl Accounts {
     }
 
     /// Signs in. A wrong password and an unknown email get the same answer in the same time.
+    /// Signs in. Each email gets [`records::LOGIN_ATTEMPTS_PER_WINDOW`] attempts per window,
+    /// counted before the password is checked (so concurrent guesses count too) and forgotten
+    /// on success; past them, 429 `rate_limited` with `Retry-After`, known email or not.
     pub async fn login(&self, email: &Email, password: &str) -> Result<TokenPair, Error> {
         let wrong = || Error::unauthenticated("The email or password is incorrect.");
+        if let Err(retry_after) = records::claim_login_attempt(self.store.as_ref(), email, Timestamp::now()).await? {
+            tracing::warn!(retry_after, "sign-in refused: too many attempts for this email");
+            return Err(Error::rate_limited(retry_after));
+        }
         let Some(user) = records::find_user_by_email(self.store.as_ref(), email).await? else {
             passwords::verify_nothing(password).await;
             return Err(wrong());
@@ -178,6 +185,9 @@ impl Accounts {
         let mut ops = login;
         ops.push(audit.write()?);
         self.store.transact(ops).await?;
+        if let Err(e) = records::clear_login_attempts(self.store.as_ref(), email, now).await {
+            tracing::warn!(user_id = %user.id, error = %e, "forgetting sign-in attempts failed");
+        }
         Ok(tokens)
     }
 

@@ -123,7 +123,8 @@ const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
 /// Signs in with email and password.
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginBody,
     responses((status = 200, description = "Signed in", body = TokenPair),
-        (status = 401, description = "Unknown email or wrong password (the same answer)", body = ErrorBody)))]
+        (status = 401, description = "Unknown email or wrong password (the same answer)", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: ten attempts for this email in 15 minutes; see `Retry-After`", body = ErrorBody)))]
 async fn login(State(accounts): State<Accounts>, Json(body): Json<LoginBody>) -> ApiResult<Json<TokenPair>> {
     let mut v = Validator::new();
     let email = v.check("email", Email::parse(&body.email));

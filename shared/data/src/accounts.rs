@@ -298,3 +298,40 @@ pub async fn delete_address(store: &dyn WriteItems, user: &UserId, id: &AddressI
         _ => e.into(),
     })
 }
+
+/// Sign-in attempts allowed for one email in one window: enough for typing mistakes, far too
+/// few to guess a password (bcrypt makes each attempt cost us ~0.25 s of CPU as well).
+pub const LOGIN_ATTEMPTS_PER_WINDOW: i64 = 10;
+/// The window's length.
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+
+fn login_window(now: Timestamp) -> (i64, i64) {
+    let window = now.unix().div_euclid(LOGIN_WINDOW_SECS);
+    (window, (window + 1) * LOGIN_WINDOW_SECS)
+}
+
+/// Counts one sign-in attempt for `email` (known or not: the answer must not tell) unless its
+/// window already holds [`LOGIN_ATTEMPTS_PER_WINDOW`]; then `Err(seconds until the window
+/// ends)`. The count is raised under that bound in one conditional update, so concurrent
+/// guesses cannot get past it; it expires on its own (TTL).
+pub async fn claim_login_attempt(
+    store: &dyn WriteItems,
+    email: &Email,
+    now: Timestamp,
+) -> Result<Result<(), u32>, Error> {
+    let (window, ends) = login_window(now);
+    let update = Update::new(keys::login_attempts(email, window))
+        .add("attempts", 1)
+        .set("ttl", ends + LOGIN_WINDOW_SECS)
+        .when(Condition::LacksAttr("attempts".into()).or(Condition::less_than("attempts", LOGIN_ATTEMPTS_PER_WINDOW)));
+    match store.update(update).await {
+        Ok(_) => Ok(Ok(())),
+        Err(e) if e.failed_op() == Some(0) => Ok(Err(u32::try_from(ends - now.unix()).unwrap_or(1).max(1))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Forgets the window's attempts after a successful sign-in.
+pub async fn clear_login_attempts(store: &dyn WriteItems, email: &Email, now: Timestamp) -> Result<(), Error> {
+    store.delete(&keys::login_attempts(email, login_window(now).0), None).await.map_err(Error::from)
+}

@@ -6,6 +6,7 @@
 //! |-------------------|----------------------|---------------------|---------------------------|
 //! | user              | `USER#<user>`        | `PROFILE`           | `ROLE#<role>` / `<user>`  |
 //! | email claim       | `EMAIL#<lower email>`| `EMAIL`             |                           |
+//! | sign-in attempts  | `LOGIN#<lower email>`| `WINDOW#<n>`        | (TTL: the window's end + one window) |
 //! | login (session)   | `USER#<user>`        | `SESSION#<session>` |                           |
 //! | refresh token     | `REFRESH#<sha256>`   | `REFRESH`           |                           |
 //! | address           | `USER#<user>`        | `ADDRESS#<address>` |                           |
@@ -63,6 +64,11 @@ pub fn users_by_role_pk(role: Role) -> String {
 /// "must not exist" in the same transaction as the user makes emails unique.
 pub fn email_claim(email: &Email) -> Key {
     Key::new(format!("EMAIL#{}", email.normalized()), "EMAIL")
+}
+
+/// Sign-in attempts for one email in one window (`window` = epoch seconds / window length).
+pub fn login_attempts(email: &Email, window: i64) -> Key {
+    Key::new(format!("LOGIN#{}", email.normalized()), format!("WINDOW#{window}"))
 }
 
 pub fn session(user: &UserId, session: &SessionId) -> Key {
