@@ -125,7 +125,12 @@ def main() -> int:
     proc = None
     failed = 0
     try:
-        proc = start_runtime(port, data_dir)
+        try:
+            proc = start_runtime(port, data_dir)
+        except RuntimeError as error:
+            note(f"the runtime did not start: {error}")
+            failed = 1
+            raise
         note(f"customiseyou-local answering at {base} (data: {data_dir})")
         for role, email, password in ACCOUNTS:
             token = request(f"{base}/auth/login", {"email": email, "password": password})["access_token"]

@@ -387,7 +387,7 @@ async fn an_order_too_big_to_change_in_one_transaction_is_refused_when_placed() 
         .unwrap()
         .unwrap();
     let mut products = Vec::new();
-    for _ in 0..47 {
+    for _ in 0..46 {
         // Each from its own seller: one stock update and one seller entry per line.
         let mut product = template.clone();
         product.id = cy_domain::ProductId::generate();
@@ -400,14 +400,14 @@ async fn an_order_too_big_to_change_in_one_transaction_is_refused_when_placed() 
         let items: Vec<Value> = products[..n].iter().map(|p| json!({"product_id": p, "quantity": 1})).collect();
         json!({"items": items, "address_id": address, "payment_provider": "stripe"})
     };
-    let refused = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(body(47))).await;
+    let refused = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(body(46))).await;
     refused.assert_error(400, "validation_failed");
     assert!(refused.body["error"]["details"]["items"].is_string(), "{}", refused.body);
     let first = shop.app.call(Method::GET, &format!("/products/{}", products[0]), None, None).await;
     assert_eq!(first.body["stock"], 5, "nothing reserved");
 
-    // 46 products from 46 sellers: its largest change is exactly one full transaction.
-    let placed = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(body(46))).await;
+    // 45 products from 45 sellers: its largest change (45 + 45 + 9) fits one transaction.
+    let placed = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(body(45))).await;
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
     let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
     let paid = shop.deliver(PaymentProvider::Stripe, "payment_intent.succeeded", &id).await;
@@ -452,6 +452,20 @@ async fn an_admin_refunds_units_of_a_line_and_the_order_keeps_its_status() {
         .call(Method::POST, &path, Some(&shop.seller), Some(json!({"lines": []})))
         .await
         .assert_error(403, "forbidden");
+    // Each refund an admin asked for is audited with the order, by whom and how much.
+    let me = shop.app.call(Method::GET, "/me", Some(&admin), None).await;
+    let admin_id = cy_domain::UserId::parse(me.body["id"].as_str().unwrap()).unwrap();
+    let audit =
+        shop.app.store().query(&Query::index(cy_data::Index::Gsi1, keys::audit_by_actor_pk(&admin_id))).await.unwrap();
+    let changes: Vec<Value> = audit
+        .items
+        .iter()
+        .filter(|i| i.get("action") == Some(&json!("order.changed_by_admin")))
+        .map(|i| i.get("details").cloned().unwrap())
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    let amounts: Vec<&Value> = changes.iter().map(|d| &d["refunds"][0]["amount"]["amount"]).collect();
+    assert!(amounts.contains(&&json!(10_000)) && amounts.contains(&&json!(20_000)), "{changes:?}");
 }
 
 /// An admin's partial refund sent twice (a double click, a retry after a timeout) — one after

@@ -5,6 +5,7 @@ use cy_domain::order::{Actor, Order, OrderLine, OrderStatus, TimelineEntry, Trac
 use cy_domain::{Error, ErrorCode, EventId, Money, OrderId, ProductId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditRecord;
 use crate::idempotency::{self as claims, IdempotencyClaim};
 use crate::keys;
 use crate::port::{
@@ -82,9 +83,9 @@ pub enum PlaceRefused {
 
 /// The most operations a change of an order writes besides one per product (stock) and one per
 /// seller (their list entry): the order, the customer's entry, the timeline entry, the outbox
-/// event, the provider event's claim, a refund's due entry, a flag, a payment reference.
-/// Placing writes fewer, so an order that can change can always be placed.
-pub const LATER_CHANGE_OPS: usize = 8;
+/// event, the provider event's claim, a refund's due entry, a flag, a payment reference, an
+/// admin's audit record. Placing writes fewer, so an order that can change can always be placed.
+pub const LATER_CHANGE_OPS: usize = 9;
 
 /// Places an order in ONE transaction: the order (pending payment, indexed by its reservation's
 /// end), the idempotency claim, a guarded decrement of each product's stock, the customer's
@@ -278,7 +279,8 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
         )?));
     }
     let event = if from != to {
-        let line = TimelineEntry { at: now, actor, actor_id, from: Some(from), to, note: note.clone() };
+        let line =
+            TimelineEntry { at: now, actor, actor_id: actor_id.clone(), from: Some(from), to, note: note.clone() };
         ops.push(timeline_write(&after.id, &EventId::generate(), &line)?);
         event("order.status_changed", &after, serde_json::json!({"from": from, "to": to, "actor": actor, "note": note}))
     } else {
@@ -286,6 +288,14 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
     };
     ops.push(outbox_write(&event)?);
     ops.extend(after_ops);
+    if actor == Actor::Admin {
+        // What an admin does to an order (moves, cancellations, refunds) is audited with it.
+        let had =
+            |id: &cy_domain::RefundId| before.payment.as_ref().is_some_and(|p| p.refunds.iter().any(|r| &r.id == id));
+        let new_refunds: Vec<_> = after.payment.iter().flat_map(|p| &p.refunds).filter(|r| !had(&r.id)).collect();
+        let details = serde_json::json!({"from": from, "to": to, "note": note, "refunds": new_refunds});
+        ops.push(AuditRecord::new(actor_id.as_ref(), "order.changed_by_admin", after.id.as_str(), details).write()?);
+    }
     if ops.len() > crate::port::MAX_TRANSACTION_OPS {
         return Err(Error::internal());
     }
