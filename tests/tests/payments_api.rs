@@ -123,6 +123,34 @@ async fn the_same_event_delivered_ten_times_at_once_changes_the_order_once() {
     }
 }
 
+/// A refund's confirmation delivered ten times at once moves the order once (`refunded`, stock
+/// back once, one timeline entry); for every provider.
+#[tokio::test]
+async fn a_refund_confirmation_delivered_ten_times_at_once_refunds_once() {
+    let shop = shop(10).await;
+    for provider in PROVIDERS {
+        let (buyer, id) = shop.order(provider, 2).await;
+        shop.deliver(provider, of(SUCCEEDED, provider), &id).await;
+        let stock = shop.stock().await;
+        let cancel = shop.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&buyer), None).await;
+        assert_eq!(cancel.status, StatusCode::ACCEPTED, "{}", cancel.body);
+        let body = shop.event(provider, of(REFUNDED, provider), &id, None).await;
+        let headers = shop.app.local.webhook_signer.headers(provider, &body).unwrap();
+        let deliveries =
+            (0..10).map(|_| send(shop.app.router(), webhooks::delivery(provider, body.clone(), &headers).unwrap()));
+        let answers = futures::future::join_all(deliveries).await;
+        let outcomes: Vec<&str> = answers.iter().map(|a| a.body["outcome"].as_str().unwrap_or("?")).collect();
+        assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{provider:?}: {outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| **o == "duplicate").count(), 9, "{provider:?}: {outcomes:?}");
+        let order = shop.stored(&id).await;
+        assert_eq!(order.status, OrderStatus::Refunded, "{provider:?}");
+        assert_eq!(order.payment.as_ref().unwrap().refunded, order.total, "{provider:?}");
+        assert_eq!(shop.stock().await, stock + 2, "{provider:?}: the units come back once");
+        let refunded = shop.timeline(&buyer, &id).await.iter().filter(|e| e["to"] == "refunded").count();
+        assert_eq!(refunded, 1, "{provider:?}");
+    }
+}
+
 #[tokio::test]
 async fn deliveries_that_do_not_verify_are_refused_and_change_nothing() {
     let shop = shop(5).await;
