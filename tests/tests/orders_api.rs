@@ -263,7 +263,7 @@ async fn expiry_and_a_concurrent_payment_never_both_win() {
     };
     let sweeps = (0..3).map(|_| {
         let store: Arc<dyn cy_data::Store> = store.clone();
-        async move { cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap() }
+        async move { cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap().len() }
     });
     let (paid, released) = tokio::join!(pay_all, futures::future::join_all(sweeps));
     let released: usize = released.iter().sum();
@@ -279,7 +279,7 @@ async fn expiry_and_a_concurrent_payment_never_both_win() {
     assert_eq!(counted, (paid, released));
     assert_eq!(stock_of(&shop).await, 2 * released as i64, "released orders gave back exactly their units");
     // Running the sweep again changes nothing.
-    assert_eq!(cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap(), 0);
+    assert!(cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap().is_empty());
 }
 
 /// A publisher that refuses everything: nothing may be removed from the outbox then.

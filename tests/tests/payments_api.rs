@@ -255,7 +255,7 @@ async fn a_payment_for_an_expired_order_is_refunded_not_kept() {
     for provider in PROVIDERS {
         let (buyer, id) = shop.order(provider, 1).await;
         let later = Timestamp::now().plus_secs(16 * 60);
-        assert_eq!(cy_data::orders::expire_reservations(shop.app.store().as_ref(), later).await.unwrap(), 1);
+        assert_eq!(cy_data::orders::expire_reservations(shop.app.store().as_ref(), later).await.unwrap().len(), 1);
         let paid = shop.deliver(provider, of(SUCCEEDED, provider), &id).await;
         assert_eq!(paid.body["outcome"], "applied", "{}", paid.body);
         let order = shop.stored(&id).await;
@@ -616,6 +616,7 @@ struct Flaky {
     inner: std::sync::Arc<cy_payments::SimulatedPayments>,
     mode: std::sync::Mutex<&'static str>,
     refunds_asked: std::sync::Mutex<Vec<String>>,
+    closed: std::sync::Mutex<Vec<String>>,
     opened: std::sync::atomic::AtomicUsize,
 }
 
@@ -625,6 +626,7 @@ impl Flaky {
             inner: shop.app.local.simulator.clone(),
             mode: std::sync::Mutex::new(mode),
             refunds_asked: std::sync::Mutex::new(Vec::new()),
+            closed: std::sync::Mutex::new(Vec::new()),
             opened: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -684,6 +686,46 @@ impl cy_payments::PaymentGateway for Flaky {
             _ => self.inner.refund(request).await,
         }
     }
+
+    async fn close_payment(
+        &self,
+        _provider: PaymentProvider,
+        _order: &OrderId,
+        reference: &str,
+    ) -> Result<(), cy_payments::PaymentError> {
+        self.closed.lock().unwrap().push(reference.to_owned());
+        Ok(())
+    }
+}
+
+/// An order called off before its money came, by the reservation sweep or by its customer,
+/// has its payment closed at the provider (Stripe then refuses a late attempt); a paid order's
+/// is never closed.
+#[tokio::test]
+async fn payments_of_orders_called_off_unpaid_are_closed() {
+    let shop = shop(10).await;
+    let flaky = Flaky::new(&shop, "up");
+    let mut orders = shop.app.local.services.orders.clone();
+    orders.payments = flaky.clone();
+    let router = cy_http::finish(cy_api::orders::router(orders));
+    let payments = cy_api::payments::Payments { store: shop.app.store(), gateway: flaky.clone() };
+    let reference = async |id: &OrderId| shop.stored(id).await.payment.unwrap().reference;
+    let (_, expiring) = shop.order(PaymentProvider::Stripe, 1).await;
+    let (buyer, cancelled) = shop.order(PaymentProvider::Stripe, 1).await;
+    let path = format!("/orders/{cancelled}/cancel");
+    let answer = send(router.clone(), cy_tests::json_request(Method::POST, &path, Some(&buyer), None)).await;
+    assert_eq!(answer.body["status"], "cancelled", "{}", answer.body);
+    let (cancelled_ref, closed) = (reference(&cancelled).await, flaky.closed.lock().unwrap().clone());
+    assert_eq!(closed, vec![cancelled_ref.clone()]);
+
+    let (_, paid) = shop.order(PaymentProvider::Stripe, 1).await;
+    shop.deliver(PaymentProvider::Stripe, "payment_intent.succeeded", &paid).await;
+    let later = Timestamp::now().plus_secs(16 * 60);
+    assert_eq!(payments.expire_reservations(later).await.unwrap(), 1, "only the unpaid one");
+    let (expiring_ref, closed) = (reference(&expiring).await, flaky.closed.lock().unwrap().clone());
+    assert_eq!(closed, vec![cancelled_ref, expiring_ref]);
+    assert_eq!(shop.stored(&expiring).await.status, OrderStatus::Cancelled);
+    assert_eq!(shop.stored(&paid).await.status, OrderStatus::Paid);
 }
 
 /// One provider's outage holds back neither the sweep nor the others' refunds: with more than

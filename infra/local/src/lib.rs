@@ -257,7 +257,6 @@ impl Local {
                 }
             }
         });
-        let store = self.store.clone();
         let payments = self.services.webhooks.payments.clone();
         self.tasks.spawn(async move {
             let mut every = tokio::time::interval(EXPIRY_SWEEP_EVERY);
@@ -268,7 +267,7 @@ impl Local {
                     Ok(n) => tracing::info!(sent = n, "refunds sent"),
                     Err(e) => tracing::warn!(error = %e, "refund sweep failed; retrying next tick"),
                 }
-                match cy_data::orders::expire_reservations(store.as_ref(), cy_domain::Timestamp::now()).await {
+                match payments.expire_reservations(cy_domain::Timestamp::now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(released = n, "expired unpaid orders"),
                     Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next tick"),

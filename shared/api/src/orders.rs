@@ -564,6 +564,8 @@ async fn cancel(
     )
     .await?
     .ok_or_else(records::moved_meanwhile)?;
+    // No money came: the provider must not take any later either.
+    orders.payments().close_payment(&moved).await;
     Ok((StatusCode::OK, Json(moved)))
 }
 

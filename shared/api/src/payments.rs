@@ -135,6 +135,26 @@ impl Payments {
         (sent, false)
     }
 
+    /// Closes the payment of an order called off before its money came (expired, or cancelled
+    /// unpaid), so the provider refuses a late attempt rather than collecting it for us to
+    /// refund. Best effort: a failure is logged, and a payment that arrives anyway is refunded.
+    pub async fn close_payment(&self, order: &Order) {
+        let Some(payment) = order.payment.as_ref().filter(|p| p.captured.is_none()) else { return };
+        if let Err(e) = self.gateway.close_payment(order.payment_provider, &order.id, &payment.reference).await {
+            tracing::warn!(order_id = %order.id, error = %e, "closing the payment failed; a late payment is refunded");
+        }
+    }
+
+    /// The reservation sweep: cancels unpaid orders whose reservation ended (their stock back)
+    /// and closes their payments. Returns how many it cancelled.
+    pub async fn expire_reservations(&self, now: Timestamp) -> Result<usize, Error> {
+        let expired = cy_data::orders::expire_reservations(self.store.as_ref(), now).await?;
+        for order in &expired {
+            self.close_payment(order).await;
+        }
+        Ok(expired.len())
+    }
+
     /// The sweep (scheduled, with the reservation sweep): sends the refunds still due, oldest
     /// first, page by page, at most [`SWEEP_BUDGET`] a run. A provider that could not be
     /// reached is not asked again in the same run, so one provider's outage (each attempt may

@@ -379,8 +379,8 @@ pub async fn due_reservations(store: &dyn QueryItems, now: Timestamp, limit: u32
 /// twice or concurrently, and against a payment arriving at the same moment: each move is
 /// conditional on the order still being unpaid at the version read, so an order ends either
 /// paid or released, never both. Returns how many orders this run released.
-pub async fn expire_reservations(store: &dyn Store, now: Timestamp) -> Result<usize, Error> {
-    let mut released = 0;
+pub async fn expire_reservations(store: &dyn Store, now: Timestamp) -> Result<Vec<Order>, Error> {
+    let mut released = Vec::new();
     loop {
         let due = due_reservations(store, now, 100).await?;
         if due.is_empty() {
@@ -393,8 +393,10 @@ pub async fn expire_reservations(store: &dyn Store, now: Timestamp) -> Result<us
                 continue;
             }
             let note = Some("reservation expired unpaid".to_owned());
-            if move_order(store, &order, OrderStatus::Cancelled, Actor::System, None, note, None).await?.is_some() {
-                released += 1;
+            if let Some(cancelled) =
+                move_order(store, &order, OrderStatus::Cancelled, Actor::System, None, note, None).await?
+            {
+                released.push(cancelled);
                 moved_any = true;
             }
         }

@@ -135,6 +135,20 @@ pub trait PaymentGateway: Send + Sync {
 
     /// Asks for a refund. Idempotent per `refund_id`: asking again returns the same refund.
     async fn refund(&self, request: &RefundRequest) -> Result<RefundAccepted, PaymentError>;
+
+    /// Closes the payment of an order called off before its money came (`reference` as
+    /// opened), so the provider refuses a late attempt instead of collecting it. Idempotent per
+    /// order. Providers without such a call answer `Ok(())`: a Razorpay order cannot be closed,
+    /// and an approved PayPal order is only collected when we capture it, which we never do for
+    /// an order called off. A payment that arrives anyway is refunded.
+    async fn close_payment(
+        &self,
+        _provider: PaymentProvider,
+        _order: &OrderId,
+        _reference: &str,
+    ) -> Result<(), PaymentError> {
+        Ok(())
+    }
 }
 
 /// The local stand-in for all three providers: references are derived from the order id with

@@ -100,6 +100,15 @@ impl PaymentGateway for Providers {
     async fn refund(&self, request: &RefundRequest) -> Result<RefundAccepted, PaymentError> {
         self.gateway(request.provider)?.refund(request).await
     }
+
+    async fn close_payment(
+        &self,
+        provider: PaymentProvider,
+        order: &OrderId,
+        reference: &str,
+    ) -> Result<(), PaymentError> {
+        self.gateway(provider)?.close_payment(provider, order, reference).await
+    }
 }
 
 /// The providers' credentials and API addresses. Secrets never show in `Debug`.

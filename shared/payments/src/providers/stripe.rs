@@ -155,6 +155,21 @@ impl PaymentGateway for Stripe {
         };
         Ok(RefundAccepted { provider_refund_id: answer.id, completed })
     }
+
+    /// Cancels the PaymentIntent: Stripe then refuses to confirm it. One that succeeded
+    /// meanwhile is a decline (`payment_intent_unexpected_state`): its webhook refunds it.
+    async fn close_payment(
+        &self,
+        provider: PaymentProvider,
+        order: &OrderId,
+        reference: &str,
+    ) -> Result<(), PaymentError> {
+        ensure_provider(PaymentProvider::Stripe, provider)?;
+        let key = format!("cy-pi-cancel-{}", order.as_str());
+        let form = [("cancellation_reason", "abandoned".to_owned())];
+        let _: serde_json::Value = self.post(&["v1", "payment_intents", reference, "cancel"], &key, &form).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +247,36 @@ mod tests {
                 ("metadata[order_id]", order.as_str()),
                 ("automatic_payment_methods[enabled]", "true"),
             ])
+        );
+    }
+
+    #[tokio::test]
+    async fn closing_cancels_the_payment_intent_once_per_order() {
+        let server = MockServer::start().await;
+        let (order, _) = ids();
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_1/cancel"))
+            .and(header("Authorization", format!("Bearer {KEY}")))
+            .and(header("Idempotency-Key", format!("cy-pi-cancel-{order}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "pi_1", "status": "canceled"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_paid/cancel"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+                "type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+                "message": "You cannot cancel this PaymentIntent because it has a status of succeeded."}})))
+            .mount(&server)
+            .await;
+        let stripe = Stripe::new(client(), server.uri(), KEY);
+        assert_eq!(stripe.close_payment(PaymentProvider::Stripe, &order, "pi_1").await, Ok(()));
+        let sent = &server.received_requests().await.unwrap()[0];
+        assert_eq!(form(&sent.body), pairs(&[("cancellation_reason", "abandoned")]));
+        let paid = stripe.close_payment(PaymentProvider::Stripe, &order, "pi_paid").await;
+        assert!(
+            matches!(&paid, Err(PaymentError::Declined { code, .. }) if code == "payment_intent_unexpected_state"),
+            "{paid:?}"
         );
     }
 
