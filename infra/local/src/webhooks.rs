@@ -178,10 +178,7 @@ pub fn facts(order: &Order, simulator: &SimulatedPayments) -> Result<PaymentFact
         .and_then(|p| p.payment_id.clone())
         .unwrap_or_else(|| simulator.payment_id(order.payment_provider, &order.id));
     let currency = order.total.currency;
-    // Stripe's cumulative `amount_refunded` also counts refunds that failed later.
-    let failed: i64 = payment.map(|p| p.failed_refunds.values().sum()).unwrap_or(0);
     let mut refunded = payment.map(|p| p.refunded).unwrap_or(Money::zero(currency));
-    refunded = refunded.checked_add(Money::new(failed, currency)?)?;
     let mut latest_refund = None;
     for refund in payment.map(|p| p.refunds.as_slice()).unwrap_or_default() {
         if refund.state == RefundState::Submitted {

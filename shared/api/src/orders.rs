@@ -270,6 +270,15 @@ impl Orders {
             }
             Err(PlaceRefused::KeyUsed { same_request: false, .. }) => return Err(key_reused()),
         };
+        if order.payment.is_none() && order.status != OrderStatus::PendingPayment {
+            // A retry of a request whose payment the provider refused to open: its order was
+            // cancelled then, and no payment may be opened for it now.
+            return Err(Error::conflict(
+                ErrorCode::InvalidTransition,
+                "This order was cancelled: the payment provider refused to open its payment.",
+            )
+            .with_detail("order_id", order.id.as_str()));
+        }
         let payment = match (&order.payment, order.payment_provider) {
             // Razorpay orders take no idempotency key: a replay answers the one recorded.
             (Some(recorded), PaymentProvider::Razorpay) => recorded_intent(&order, &recorded.reference),

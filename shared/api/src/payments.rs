@@ -73,6 +73,7 @@ impl Payments {
             event_type: format!("{} (capture)", event.event_type),
             lookup: PaymentLookup { reference: Some(reference.clone()), payment_id, order_id: Some(order.id.clone()) },
             kind,
+            occurred_at: event.occurred_at,
         };
         let follow = match captured {
             Ok(Some(capture)) if capture.completed => synthetic(

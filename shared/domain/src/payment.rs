@@ -33,6 +33,10 @@ pub struct ProviderEvent {
     pub event_type: String,
     pub lookup: PaymentLookup,
     pub kind: ProviderEventKind,
+    /// When the provider says the event happened (epoch seconds), where it says so. Orders
+    /// Stripe's cumulative refund totals: the latest one wins, not the largest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -47,8 +51,9 @@ pub enum ProviderEventKind {
     Failed { reason: String },
     /// Money went back. `refund_key` names what `amount` measures: for Stripe the charge, with
     /// `amount` the charge's cumulative `amount_refunded`; for Razorpay and PayPal one refund,
-    /// with `amount` that refund's. Either way the refunded total of a payment is the sum over
-    /// keys of the largest amount seen per key, so repeats and reordering cannot inflate it.
+    /// with `amount` that refund's. The refunded total of a payment is the sum over keys: per
+    /// refund the largest amount seen, so repeats cannot inflate it; per Stripe charge the
+    /// latest total (by [`ProviderEvent::occurred_at`]), since a failed refund lowers it.
     Refunded {
         refund_key: String,
         amount: Money,
@@ -60,6 +65,8 @@ pub enum ProviderEventKind {
     RefundFailed {
         /// The provider's id of the refund.
         provider_refund_id: String,
+        /// Stripe: the charge whose cumulative total counted it (see [`Self::Refunded`]).
+        charge: Option<String>,
         amount: Money,
         /// Our refund id, when the refund was ours.
         our_refund_id: Option<String>,
@@ -137,10 +144,12 @@ pub struct Payment {
     pub refunded: Money,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refunded_by_key: BTreeMap<String, i64>,
-    /// Refunds the provider reported failed, by its refund id: the amount taken back out of
-    /// `refunded` (0 if it had not been counted). A failed refund never counts again.
+    /// When each cumulative key (a Stripe charge) last changed, by the provider's clock.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub failed_refunds: BTreeMap<String, i64>,
+    pub refunded_as_of: BTreeMap<String, i64>,
+    /// The provider ids of refunds reported failed: a failed refund never counts again.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub failed_refunds: std::collections::BTreeSet<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<Refund>,
 }
@@ -153,22 +162,20 @@ impl Payment {
             captured: None,
             refunded: Money::zero(currency),
             refunded_by_key: BTreeMap::new(),
-            failed_refunds: BTreeMap::new(),
+            refunded_as_of: BTreeMap::new(),
+            failed_refunds: std::collections::BTreeSet::new(),
             refunds: Vec::new(),
         }
     }
 
-    /// The refunded total: the largest amount confirmed per key (with `with` counted as one
-    /// more confirmation), less what failed refunds took back.
+    /// The refunded total: the sum of what each key confirms (with `with` as that key's).
     fn net_refunded(&self, with: Option<(&str, i64)>) -> Result<Money, Error> {
         let mut by_key = self.refunded_by_key.clone();
         if let Some((key, amount)) = with {
             by_key.insert(key.to_owned(), amount);
         }
-        let confirmed = by_key.values().try_fold(0i64, |acc, a| acc.checked_add(*a));
-        let failed = self.failed_refunds.values().try_fold(0i64, |acc, a| acc.checked_add(*a));
-        let (Some(confirmed), Some(failed)) = (confirmed, failed) else { return Err(Error::internal()) };
-        Money::new(confirmed.saturating_sub(failed).max(0), self.refunded.currency)
+        let total = by_key.values().try_fold(0i64, |acc, a| acc.checked_add(*a)).ok_or_else(Error::internal)?;
+        Money::new(total.max(0), self.refunded.currency)
     }
 
     /// Refunds asked for and not yet confirmed or refused.
@@ -244,7 +251,7 @@ fn mismatch(what: &str, got: Money, expected: Money) -> String {
 /// collection is judged by [`decide`].
 fn lookup_matches(order: &Order, event: &ProviderEvent) -> bool {
     let mut lookup = event.lookup.clone();
-    if !matches!(event.kind, ProviderEventKind::Refunded { .. }) {
+    if !matches!(event.kind, ProviderEventKind::Refunded { .. } | ProviderEventKind::RefundFailed { .. }) {
         lookup.payment_id = None;
     }
     let lookup = &lookup;
@@ -363,11 +370,23 @@ pub fn decide(order: &Order, event: &ProviderEvent, now: Timestamp) -> Result<De
             // A refund confirmed before its capture was seen: the capture happened, for the
             // order's total (the only amount we would have accepted).
             let captured = payment.captured.unwrap_or(order.total);
-            if payment.failed_refunds.contains_key(refund_key) {
+            if payment.failed_refunds.contains(refund_key) {
                 return Ok(Decision::Nothing("that refund failed; it no longer counts".to_owned()));
             }
             let before = payment.refunded_by_key.get(refund_key).copied().unwrap_or(0);
-            if amount.amount <= before {
+            if event.provider == PaymentProvider::Stripe {
+                // A charge's cumulative total: the latest wins (a failed refund lowers it);
+                // within one second of the provider's clock, the larger.
+                let (at, seen) = (event.occurred_at.unwrap_or(0), payment.refunded_as_of.get(refund_key).copied());
+                let newer = match seen {
+                    None => amount.amount > before,
+                    Some(seen) => at > seen || (at == seen && amount.amount > before),
+                };
+                if !newer || amount.amount == before {
+                    return Ok(Decision::Nothing("the refund total is already recorded (or older)".to_owned()));
+                }
+                payment.refunded_as_of.insert(refund_key.clone(), at.max(seen.unwrap_or(0)));
+            } else if amount.amount <= before {
                 return Ok(Decision::Nothing("the refund is already recorded".to_owned()));
             }
             let refunded = payment.net_refunded(Some((refund_key, amount.amount)))?.amount;
@@ -398,60 +417,78 @@ pub fn decide(order: &Order, event: &ProviderEvent, now: Timestamp) -> Result<De
                 apply(to, payment, note)
             }
         }
-        ProviderEventKind::RefundFailed { provider_refund_id, amount, our_refund_id, reason } => {
+        ProviderEventKind::RefundFailed { provider_refund_id, charge, amount, our_refund_id, reason } => {
             if amount.currency != currency {
                 return Ok(Decision::Flag(mismatch("failed refund", *amount, order.total)));
             }
-            refund_failed(order, payment, provider_refund_id, *amount, our_refund_id.as_deref(), reason)
+            let failure = RefundFailure {
+                provider_refund_id,
+                charge: charge.as_deref(),
+                amount: *amount,
+                ours: our_refund_id.as_deref(),
+                reason,
+                at: event.occurred_at,
+            };
+            refund_failed(order, payment, &failure)
         }
     }
+}
+
+/// What a provider said of a refund that failed.
+struct RefundFailure<'a> {
+    provider_refund_id: &'a str,
+    /// Stripe: the charge whose cumulative total counted it.
+    charge: Option<&'a str>,
+    amount: Money,
+    ours: Option<&'a str>,
+    reason: &'a str,
+    at: Option<i64>,
 }
 
 /// A refund failed at the provider: ours is marked failed (a cancellation waiting for it no
 /// longer holds the order), what was counted for it is taken back out of the refunded total,
 /// and admins are told: the customer is owed money that did not reach them. The order's status
 /// does not move back on its own (a `refunded` order stays so); an admin decides what next.
-fn refund_failed(
-    order: &Order,
-    mut payment: Payment,
-    provider_refund_id: &str,
-    amount: Money,
-    our_refund_id: Option<&str>,
-    reason: &str,
-) -> Result<Decision, Error> {
-    if payment.failed_refunds.contains_key(provider_refund_id) {
+fn refund_failed(order: &Order, mut payment: Payment, f: &RefundFailure<'_>) -> Result<Decision, Error> {
+    if payment.failed_refunds.contains(f.provider_refund_id) {
         return Ok(Decision::Nothing("the refund's failure is already recorded".to_owned()));
     }
-    let shown = format!("{} {}", amount.to_decimal_string(), amount.currency);
+    let shown = format!("{} {}", f.amount.to_decimal_string(), f.amount.currency);
     let ours = payment.refunds.iter_mut().find(|r| {
-        our_refund_id.is_some_and(|id| id == r.id.as_str())
-            || r.provider_refund_id.as_deref() == Some(provider_refund_id)
+        f.ours.is_some_and(|id| id == r.id.as_str()) || r.provider_refund_id.as_deref() == Some(f.provider_refund_id)
     });
+    let counted_under = f.charge.unwrap_or(f.provider_refund_id);
     let named = match ours {
         Some(refund) => {
             refund.state = RefundState::Failed;
             refund.id.as_str().to_owned()
         }
         // A refund made in the provider's dashboard, counted when it was confirmed.
-        None if payment.refunded_by_key.contains_key(provider_refund_id) => provider_refund_id.to_owned(),
+        None if payment.refunded_by_key.contains_key(counted_under) => f.provider_refund_id.to_owned(),
         None => {
-            return Ok(Decision::Flag(format!(
-                "refund {provider_refund_id} of {shown} failed at the provider; it is not one we know"
-            )));
+            let id = f.provider_refund_id;
+            return Ok(Decision::Flag(format!("refund {id} of {shown} failed at the provider; it is not one we know")));
         }
     };
-    // Razorpay and PayPal confirm each refund under its own id: that confirmation goes. Stripe
-    // confirms per charge with the cumulative `amount_refunded`, which counts every refund
-    // created on it, this one included: its amount comes off that total instead.
-    let subtract = if order.payment_provider == PaymentProvider::Stripe {
-        amount.amount
-    } else {
-        payment.refunded_by_key.remove(provider_refund_id);
-        0
-    };
-    payment.failed_refunds.insert(provider_refund_id.to_owned(), subtract);
+    match f.charge {
+        // Razorpay and PayPal confirm each refund under its own id: that confirmation goes.
+        None => {
+            payment.refunded_by_key.remove(f.provider_refund_id);
+        }
+        // Stripe's charge total counted it: it comes off, as of the failure (an older total
+        // delivered late no longer counts; the next refund's total does).
+        Some(charge) => {
+            if let Some(total) = payment.refunded_by_key.get_mut(charge) {
+                *total = (*total - f.amount.amount).max(0);
+            }
+            // Also when no total was seen yet: one from before the failure must not count it.
+            let seen = payment.refunded_as_of.get(charge).copied().unwrap_or(0);
+            payment.refunded_as_of.insert(charge.to_owned(), f.at.unwrap_or(seen).max(seen));
+        }
+    }
+    payment.failed_refunds.insert(f.provider_refund_id.to_owned());
     payment.refunded = payment.net_refunded(None)?;
-    let note = format!("refund {named} failed at the provider: {reason}");
+    let note = format!("refund {named} failed at the provider: {}", f.reason);
     let flag = format!("{note}; {shown} did not reach the customer (the order is {})", order.status.as_str());
     Ok(Decision::Apply(Box::new(PaymentChange { to: None, payment, note, capture: false, flag: Some(flag) })))
 }
@@ -619,6 +656,7 @@ mod tests {
                 order_id: None,
             },
             kind,
+            occurred_at: None,
         }
     }
 
@@ -691,6 +729,7 @@ mod tests {
     fn refund_failed(provider_refund_id: &str, amount: i64) -> ProviderEventKind {
         ProviderEventKind::RefundFailed {
             provider_refund_id: provider_refund_id.into(),
+            charge: None,
             amount: inr(amount),
             our_refund_id: None,
             reason: "card closed".into(),
@@ -725,33 +764,46 @@ mod tests {
         let unknown = decide(&order, &event(refund_failed("rfnd_9", 1_000), Some("pay_P1")), now).unwrap();
         assert!(matches!(unknown, Decision::Flag(_)), "{unknown:?}");
 
-        // Stripe confirms per charge, cumulatively: the failure's amount comes off, and the same
-        // cumulative delivered again adds nothing; a later refund on the charge counts.
+        // Stripe confirms per charge with its cumulative total, which a failed refund lowers:
+        // the failure's amount comes off as of its time, a total from before it delivered late
+        // adds nothing, and the retried refund's total (the same figure, later) counts.
         let mut order = self::order(OrderStatus::Paid, true);
         order.payment_provider = PaymentProvider::Stripe;
-        let stripe = |kind| ProviderEvent { provider: PaymentProvider::Stripe, ..event(kind, Some("pay_P1")) };
-        let (payment, refund) =
-            plan_refund(&order, &RefundAsk::Lines(vec![(0, 1)]), "x", Actor::Admin, None, now).unwrap();
-        order.payment = Some(payment);
-        let step = |order: &mut Order, kind| {
-            let change = applied(decide(order, &stripe(kind), now).unwrap());
+        let stripe = |kind, at: i64| ProviderEvent {
+            provider: PaymentProvider::Stripe,
+            occurred_at: Some(at),
+            ..event(kind, Some("pay_P1"))
+        };
+        let plan = |order: &mut Order| {
+            let (payment, refund) =
+                plan_refund(order, &RefundAsk::Lines(vec![(0, 1)]), "x", Actor::Admin, None, now).unwrap();
+            order.payment = Some(payment);
+            refund
+        };
+        let step = |order: &mut Order, kind, at| {
+            let change = applied(decide(order, &stripe(kind, at), now).unwrap());
             order.payment = Some(change.payment.clone());
             change
         };
-        step(&mut order, refunded("ch_1", 9_900));
+        let refund = plan(&mut order);
+        step(&mut order, refunded("ch_1", 9_900), 100);
         assert_eq!(order.payment.as_ref().unwrap().refunds[0].state, RefundState::Confirmed);
         let failed = ProviderEventKind::RefundFailed {
             provider_refund_id: "re_1".into(),
+            charge: Some("ch_1".into()),
             amount: inr(9_900),
             our_refund_id: Some(refund.id.as_str().into()),
             reason: "expired_or_canceled_card".into(),
         };
-        step(&mut order, failed);
+        step(&mut order, failed, 200);
         let payment = order.payment.as_ref().unwrap();
         assert_eq!((payment.refunded.amount, payment.refunds[0].state), (0, RefundState::Failed));
-        assert!(matches!(decide(&order, &stripe(refunded("ch_1", 9_900)), now).unwrap(), Decision::Nothing(_)));
-        step(&mut order, refunded("ch_1", 19_800));
-        assert_eq!(order.payment.as_ref().unwrap().refunded.amount, 9_900);
+        let stale = decide(&order, &stripe(refunded("ch_1", 9_900), 150), now).unwrap();
+        assert!(matches!(stale, Decision::Nothing(_)), "{stale:?}");
+        plan(&mut order);
+        step(&mut order, refunded("ch_1", 9_900), 300);
+        let payment = order.payment.as_ref().unwrap();
+        assert_eq!((payment.refunded.amount, payment.refunds[1].state), (9_900, RefundState::Confirmed));
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn event(
     lookup: PaymentLookup,
     kind: ProviderEventKind,
 ) -> ProviderEvent {
-    ProviderEvent { provider, event_id, event_type, lookup, kind }
+    ProviderEvent { provider, event_id, event_type, lookup, kind, occurred_at: None }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -95,6 +95,8 @@ struct StripeEvent {
     id: String,
     #[serde(rename = "type")]
     event_type: String,
+    #[serde(default)]
+    created: Option<i64>,
     #[serde(default)]
     data: StripeData,
 }
@@ -173,12 +175,14 @@ struct StripeRefundObject {
     #[serde(default)]
     payment_intent: Option<String>,
     #[serde(default)]
+    charge: Option<String>,
+    #[serde(default)]
     metadata: Notes,
 }
 
 /// Parses a verified Stripe event.
 pub fn parse_stripe(body: &[u8]) -> Result<ProviderEvent, ParseError> {
-    let StripeEvent { id, event_type, data } = serde_json::from_slice(body)?;
+    let StripeEvent { id, event_type, created, data } = serde_json::from_slice(body)?;
     let (lookup, kind) = match event_type.as_str() {
         "payment_intent.succeeded" | "payment_intent.payment_failed" => {
             let intent: StripePaymentIntent = from_value(data.object)?;
@@ -235,6 +239,7 @@ pub fn parse_stripe(body: &[u8]) -> Result<ProviderEvent, ParseError> {
                 our_refund_id: our_refund_id(refund.metadata.get("refund_id")),
                 reason: refund.failure_reason.or(refund.status).unwrap_or_else(|| "failed".into()),
                 provider_refund_id: refund.id,
+                charge: refund.charge,
             };
             let lookup = PaymentLookup {
                 reference: refund.payment_intent.clone(),
@@ -245,7 +250,7 @@ pub fn parse_stripe(body: &[u8]) -> Result<ProviderEvent, ParseError> {
         }
         _ => (PaymentLookup::default(), ProviderEventKind::Ignored),
     };
-    Ok(event(PaymentProvider::Stripe, id, event_type, lookup, kind))
+    Ok(ProviderEvent { occurred_at: created, ..event(PaymentProvider::Stripe, id, event_type, lookup, kind) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -348,6 +353,7 @@ pub fn parse_razorpay(body: &[u8], event_id_header: Option<&str>) -> Result<Prov
             } else {
                 ProviderEventKind::RefundFailed {
                     provider_refund_id: refund.id.clone(),
+                    charge: None,
                     amount,
                     our_refund_id: ours,
                     reason: "the refund failed at Razorpay".into(),
@@ -532,6 +538,7 @@ pub fn parse_paypal(body: &[u8]) -> Result<ProviderEvent, ParseError> {
                 }
                 Some(status @ ("FAILED" | "CANCELLED")) => ProviderEventKind::RefundFailed {
                     provider_refund_id: refund.id,
+                    charge: None,
                     amount,
                     our_refund_id: ours,
                     reason: format!("the refund is {status} at PayPal"),
@@ -911,6 +918,7 @@ mod tests {
                 lookup(some(&f.reference), some(&f.reference), f.refund_id.as_ref().map(|_| f.order_id.clone())),
                 ProviderEventKind::RefundFailed {
                     provider_refund_id: f.provider_refund_id.clone(),
+                    charge: Some(format!("ch_{}", derived_id(&f.reference, "charge"))),
                     amount: f.amount,
                     our_refund_id: our_refund,
                     reason: "expired_or_canceled_card".into(),
@@ -920,6 +928,7 @@ mod tests {
                 lookup(some(&f.reference), some(&f.payment_id), f.refund_id.as_ref().map(|_| f.order_id.clone())),
                 ProviderEventKind::RefundFailed {
                     provider_refund_id: f.provider_refund_id.clone(),
+                    charge: None,
                     amount: f.amount,
                     our_refund_id: our_refund,
                     reason: "the refund failed at Razorpay".into(),
@@ -987,7 +996,9 @@ mod tests {
                             event_id: event_id.into(),
                             event_type: event_type.into(),
                             lookup,
-                            kind
+                            kind,
+                            // Stripe's events carry their time; the others' are not read.
+                            occurred_at: (provider == PaymentProvider::Stripe).then_some(1_764_150_000),
                         },
                         "{provider:?} {event_type} (our refund: {with_our_refund})"
                     );

@@ -151,8 +151,9 @@ pub async fn verify_paypal(
     let cert_url = paypal_cert_url(cert_url).ok_or(Refused::UntrustedCertificate)?;
     let pem = certs.certificate_pem(&cert_url).await.map_err(|e| match e {
         // PayPal says there is no such certificate (any sender may name any path on its
-        // hosts): the delivery is not PayPal's, a 4xx, and not an alarm of ours.
-        CertError::Status(400..=499) | CertError::Unknown(_) => Refused::UntrustedCertificate,
+        // hosts): the delivery is not PayPal's, a 4xx, and not an alarm of ours. A timeout
+        // (408) or throttling (429) is PayPal asking to retry: unavailable.
+        CertError::Status(400..=407 | 409..=428 | 430..=499) | CertError::Unknown(_) => Refused::UntrustedCertificate,
         e => {
             tracing::warn!(url = %cert_url, error = %e, "PayPal signing certificate unavailable");
             Refused::CertificateUnavailable
@@ -451,6 +452,8 @@ mod paypal_tests {
         assert_eq!(verify(&h, BODY, &down).await, Err(Refused::CertificateUnavailable), "PayPal is down");
         let unreachable = Failing(CertError::Fetch("connection refused".into()));
         assert_eq!(verify(&h, BODY, &unreachable).await, Err(Refused::CertificateUnavailable));
+        let throttled = Failing(CertError::Status(429));
+        assert_eq!(verify(&h, BODY, &throttled).await, Err(Refused::CertificateUnavailable), "PayPal throttles: retry");
         let gone = Failing(CertError::Status(404));
         assert_eq!(verify(&h, BODY, &gone).await, Err(Refused::UntrustedCertificate), "PayPal: no such certificate");
     }
