@@ -85,7 +85,9 @@ async fn main() -> Result<(), customiseyou_local::StartError> {
     for login in &local.logins {
         println!("  {:<8} {}  password: {}", login.role.as_str(), login.email, login.password);
     }
-    axum::serve(listener, local.router.clone()).with_graceful_shutdown(shutdown()).await?;
+    // With the peer's address, as API Gateway gives it (sign-in attempts are counted per client).
+    let app = local.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 

@@ -162,12 +162,15 @@ impl Accounts {
     }
 
     /// Signs in. A wrong password and an unknown email get the same answer in the same time.
-    /// Signs in. Each email gets [`records::LOGIN_ATTEMPTS_PER_WINDOW`] attempts per window,
-    /// counted before the password is checked (so concurrent guesses count too) and forgotten
-    /// on success; past them, 429 `rate_limited` with `Retry-After`, known email or not.
-    pub async fn login(&self, email: &Email, password: &str) -> Result<TokenPair, Error> {
+    /// Signs in. Each email gets [`records::LOGIN_ATTEMPTS_PER_CLIENT`] attempts per window
+    /// from one client (`client`: its address) and [`records::LOGIN_ATTEMPTS_PER_EMAIL`] from
+    /// all, counted before the password is checked (so concurrent guesses count too); a success
+    /// forgets the client's. Past them, 429 `rate_limited` with `Retry-After`, known email or
+    /// not. A guesser at one address thus cannot lock the owner out from theirs.
+    pub async fn login(&self, email: &Email, password: &str, client: &str) -> Result<TokenPair, Error> {
         let wrong = || Error::unauthenticated("The email or password is incorrect.");
-        if let Err(retry_after) = records::claim_login_attempt(self.store.as_ref(), email, Timestamp::now()).await? {
+        let now = Timestamp::now();
+        if let Err(retry_after) = records::claim_login_attempt(self.store.as_ref(), email, client, now).await? {
             tracing::warn!(retry_after, "sign-in refused: too many attempts for this email");
             return Err(Error::rate_limited(retry_after));
         }
@@ -179,13 +182,12 @@ impl Accounts {
             tracing::info!(user_id = %user.id, "sign-in refused: wrong password");
             return Err(wrong());
         }
-        let now = Timestamp::now();
         let (login, tokens) = self.new_login(&user, now)?;
         let audit = AuditRecord::new(Some(&user.id), "account.signed_in", user.id.as_str(), json!({}));
         let mut ops = login;
         ops.push(audit.write()?);
         self.store.transact(ops).await?;
-        if let Err(e) = records::clear_login_attempts(self.store.as_ref(), email, now).await {
+        if let Err(e) = records::clear_login_attempts(self.store.as_ref(), email, client, now).await {
             tracing::warn!(user_id = %user.id, error = %e, "forgetting sign-in attempts failed");
         }
         Ok(tokens)

@@ -8,7 +8,7 @@ use cy_domain::{Email, Error, Password, PersonName, Phone, Role, SignupRole};
 use cy_http::auth::SIGNED_IN;
 use cy_http::route;
 use cy_http::routes::Routes;
-use cy_http::{ApiResult, Caller, ErrorBody, Json, require_roles};
+use cy_http::{ApiResult, Caller, ClientIp, ErrorBody, Json, require_roles};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -124,8 +124,12 @@ const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginBody,
     responses((status = 200, description = "Signed in", body = TokenPair),
         (status = 401, description = "Unknown email or wrong password (the same answer)", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: ten attempts for this email in 15 minutes; see `Retry-After`", body = ErrorBody)))]
-async fn login(State(accounts): State<Accounts>, Json(body): Json<LoginBody>) -> ApiResult<Json<TokenPair>> {
+        (status = 429, description = "`rate_limited`: ten attempts for this email from this client, or a hundred from all, in 15 minutes; see `Retry-After`", body = ErrorBody)))]
+async fn login(
+    State(accounts): State<Accounts>,
+    ClientIp(client): ClientIp,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Json<TokenPair>> {
     let mut v = Validator::new();
     let email = v.check("email", Email::parse(&body.email));
     if body.password.is_empty() || body.password.len() > MAX_LOGIN_PASSWORD_BYTES {
@@ -133,7 +137,7 @@ async fn login(State(accounts): State<Accounts>, Json(body): Json<LoginBody>) ->
     }
     v.finish()?;
     let email = email.ok_or_else(Error::internal)?;
-    Ok(Json(accounts.login(&email, &body.password).await?))
+    Ok(Json(accounts.login(&email, &body.password, &client).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditRecord;
 use crate::keys;
 use crate::port::{
-    Condition, Cursor, Item, Page, Query, QueryItems, ReadItems, StoreError, Update, WriteItems, WriteOp,
+    Condition, Cursor, Item, Key, Page, Query, QueryItems, ReadItems, StoreError, Update, WriteItems, WriteOp,
 };
 
 /// The item that claims an email address for one user.
@@ -299,9 +299,12 @@ pub async fn delete_address(store: &dyn WriteItems, user: &UserId, id: &AddressI
     })
 }
 
-/// Sign-in attempts allowed for one email in one window: enough for typing mistakes, far too
-/// few to guess a password (bcrypt makes each attempt cost us ~0.25 s of CPU as well).
-pub const LOGIN_ATTEMPTS_PER_WINDOW: i64 = 10;
+/// Sign-in attempts allowed for one email from one client in one window: enough for typing
+/// mistakes, far too few to guess a password.
+pub const LOGIN_ATTEMPTS_PER_CLIENT: i64 = 10;
+/// Sign-in attempts allowed for one email from all clients together in one window: bounds a
+/// guess spread over many addresses, while one address guessing cannot lock the owner out.
+pub const LOGIN_ATTEMPTS_PER_EMAIL: i64 = 100;
 /// The window's length.
 pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 
@@ -310,28 +313,46 @@ fn login_window(now: Timestamp) -> (i64, i64) {
     (window, (window + 1) * LOGIN_WINDOW_SECS)
 }
 
-/// Counts one sign-in attempt for `email` (known or not: the answer must not tell) unless its
-/// window already holds [`LOGIN_ATTEMPTS_PER_WINDOW`]; then `Err(seconds until the window
-/// ends)`. The count is raised under that bound in one conditional update, so concurrent
-/// guesses cannot get past it; it expires on its own (TTL).
+fn count_attempt(key: Key, limit: i64, ends: i64) -> WriteOp {
+    WriteOp::Update(
+        Update::new(key)
+            .add("attempts", 1)
+            .set("ttl", ends + LOGIN_WINDOW_SECS)
+            .when(Condition::LacksAttr("attempts".into()).or(Condition::less_than("attempts", limit))),
+    )
+}
+
+/// Counts one sign-in attempt for `email` (known or not: the answer must not tell) from
+/// `client`, unless its window already holds [`LOGIN_ATTEMPTS_PER_CLIENT`] from that client or
+/// [`LOGIN_ATTEMPTS_PER_EMAIL`] in all; then `Err(seconds until the window ends)`. Both counts
+/// are raised under their bounds in one transaction, so concurrent guesses cannot get past
+/// them; they expire on their own (TTL).
 pub async fn claim_login_attempt(
     store: &dyn WriteItems,
     email: &Email,
+    client: &str,
     now: Timestamp,
 ) -> Result<Result<(), u32>, Error> {
     let (window, ends) = login_window(now);
-    let update = Update::new(keys::login_attempts(email, window))
-        .add("attempts", 1)
-        .set("ttl", ends + LOGIN_WINDOW_SECS)
-        .when(Condition::LacksAttr("attempts".into()).or(Condition::less_than("attempts", LOGIN_ATTEMPTS_PER_WINDOW)));
-    match store.update(update).await {
-        Ok(_) => Ok(Ok(())),
-        Err(e) if e.failed_op() == Some(0) => Ok(Err(u32::try_from(ends - now.unix()).unwrap_or(1).max(1))),
+    let ops = vec![
+        count_attempt(keys::login_attempts(email, Some(client), window), LOGIN_ATTEMPTS_PER_CLIENT, ends),
+        count_attempt(keys::login_attempts(email, None, window), LOGIN_ATTEMPTS_PER_EMAIL, ends),
+    ];
+    match store.transact(ops).await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) if e.failed_op().is_some() => Ok(Err(u32::try_from(ends - now.unix()).unwrap_or(1).max(1))),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Forgets the window's attempts after a successful sign-in.
-pub async fn clear_login_attempts(store: &dyn WriteItems, email: &Email, now: Timestamp) -> Result<(), Error> {
-    store.delete(&keys::login_attempts(email, login_window(now).0), None).await.map_err(Error::from)
+/// Forgets the client's attempts after a successful sign-in (the email's total stays: it
+/// bounds guessing from everywhere).
+pub async fn clear_login_attempts(
+    store: &dyn WriteItems,
+    email: &Email,
+    client: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let key = keys::login_attempts(email, Some(client), login_window(now).0);
+    store.delete(&key, None).await.map_err(Error::from)
 }

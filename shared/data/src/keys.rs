@@ -6,7 +6,7 @@
 //! |-------------------|----------------------|---------------------|---------------------------|
 //! | user              | `USER#<user>`        | `PROFILE`           | `ROLE#<role>` / `<user>`  |
 //! | email claim       | `EMAIL#<lower email>`| `EMAIL`             |                           |
-//! | sign-in attempts  | `LOGIN#<lower email>`| `WINDOW#<n>`        | (TTL: the window's end + one window) |
+//! | sign-in attempts  | `LOGIN#<lower email>`| `WINDOW#<n>`, `WINDOW#<n>#CLIENT#<ip>` | (TTL: the window's end + one window) |
 //! | login (session)   | `USER#<user>`        | `SESSION#<session>` |                           |
 //! | refresh token     | `REFRESH#<sha256>`   | `REFRESH`           |                           |
 //! | address           | `USER#<user>`        | `ADDRESS#<address>` |                           |
@@ -66,9 +66,14 @@ pub fn email_claim(email: &Email) -> Key {
     Key::new(format!("EMAIL#{}", email.normalized()), "EMAIL")
 }
 
-/// Sign-in attempts for one email in one window (`window` = epoch seconds / window length).
-pub fn login_attempts(email: &Email, window: i64) -> Key {
-    Key::new(format!("LOGIN#{}", email.normalized()), format!("WINDOW#{window}"))
+/// Sign-in attempts for one email in one window (`window` = epoch seconds / window length),
+/// from one client or (`None`) from all.
+pub fn login_attempts(email: &Email, client: Option<&str>, window: i64) -> Key {
+    let sk = match client {
+        Some(client) => format!("WINDOW#{window}#CLIENT#{client}"),
+        None => format!("WINDOW#{window}"),
+    };
+    Key::new(format!("LOGIN#{}", email.normalized()), sk)
 }
 
 pub fn session(user: &UserId, session: &SessionId) -> Key {

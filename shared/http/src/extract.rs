@@ -248,3 +248,28 @@ mod tests {
         assert_eq!(Paging::default().limit().unwrap(), 20);
     }
 }
+
+/// The client's address: what API Gateway saw (`requestContext.identity.sourceIp`, which a
+/// client cannot set, unlike `X-Forwarded-For`), else the socket's peer (the local runtime),
+/// else `unknown`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use lambda_http::request::RequestContext;
+        let from_gateway = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+            _ => None,
+        };
+        let from_socket = || {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|axum::extract::ConnectInfo(peer)| peer.ip().to_string())
+        };
+        Ok(ClientIp(from_gateway.or_else(from_socket).unwrap_or_else(|| "unknown".to_owned())))
+    }
+}

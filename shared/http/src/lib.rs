@@ -12,7 +12,7 @@ pub mod telemetry;
 pub use app::{finish, run_on_lambda};
 pub use auth::{Caller, Claims, JwtKeys, require_roles};
 pub use error::{ApiError, ApiResult, ErrorBody};
-pub use extract::{Json, Listed, MAX_BODY_BYTES, Paging, Query};
+pub use extract::{ClientIp, Json, Listed, MAX_BODY_BYTES, Paging, Query};
 
 #[doc(hidden)]
 pub use paste::paste as __paste;
