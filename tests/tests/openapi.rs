@@ -121,10 +121,21 @@ async fn every_reference_resolves_and_every_operation_answers_errors_in_the_cont
     }
     let money = &schemas["Money"];
     assert_eq!(money["properties"]["amount"]["type"], "integer", "money is integer minor units: {money}");
+    // Every status is declared (no catch-all `default`), errors in the contract's one shape.
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let default = &op["responses"]["default"]["content"]["application/json"]["schema"]["$ref"];
-            assert_eq!(default, "#/components/schemas/ErrorBody", "{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.get("default").is_none(), "{method} {path}");
+            let secured = op.get("security").is_some();
+            let mut expected = vec!["400", "429", "503"];
+            if secured {
+                expected.extend(["401", "403"]);
+            }
+            for status in expected {
+                let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(schema, "#/components/schemas/ErrorBody", "{method} {path} {status}");
+            }
+            assert!(!responses.contains_key("500"), "{method} {path}: a 500 is a bug, not an answer");
         }
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

@@ -64,19 +64,46 @@ pub fn document() -> Document {
         doc.merge(api);
     }
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    // Any status an operation does not list is an error in the contract's one shape.
-    let error = ResponseBuilder::new()
-        .description("An error: `{\"error\": {\"code\", \"message\", \"details\"}}`")
-        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
-        .build();
-    for item in doc.paths.paths.values_mut() {
-        for operation in
-            [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
-        {
-            operation.responses.responses.entry("default".to_owned()).or_insert_with(|| error.clone().into());
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let writes = [&mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for (operation, write) in writes.into_iter().map(|o| (o, true)).chain([(&mut item.get, false)]) {
+            if let Some(operation) = operation {
+                add_error_answers(operation, path.contains('{'), write);
+            }
         }
     }
     doc
+}
+
+/// The errors an operation can answer besides those its annotation names, each in the
+/// contract's one shape: every status is declared, so a client (and the fuzzer) can rely on
+/// the list. No 5xx but 503 (a dependency down, with `Retry-After`): a 500 is a bug.
+fn add_error_answers(operation: &mut utoipa::openapi::path::Operation, has_path_params: bool, write: bool) {
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let has_body = operation.request_body.is_some();
+    let answers = [
+        (true, "400", "`validation_failed`: a bad parameter or body, each bad field named in `details`"),
+        (secured, "401", "`unauthenticated`: no valid bearer token"),
+        (secured, "403", "`forbidden`: another role's operation, or another's record"),
+        (has_path_params || secured, "404", "`not_found`"),
+        (write, "409", "A conflict: `version_conflict`, `idempotency_key_reused`, `invalid_transition`, …"),
+        (has_body, "413", "`payload_too_large`: a body over 1 MiB"),
+        (has_body, "415", "The body is not JSON"),
+        (true, "429", "`rate_limited`: too many requests; see `Retry-After`"),
+        (true, "503", "A dependency is unavailable; retry after `Retry-After`"),
+    ];
+    for (applies, status, description) in answers {
+        if applies {
+            let error = ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build();
+            operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error.into());
+        }
+    }
 }
 
 /// The document as JSON, made once per process.
