@@ -624,17 +624,24 @@ async fn admins_approve_or_reject_products_waiting_for_review() {
 
     let reject_path = format!("/admin/products/{id}/reject");
     let reject = async |body: Value| app.call(Method::POST, &reject_path, admin, Some(body)).await;
-    reject(json!({"reason": ""})).await.assert_error(400, "validation_failed");
-    let rejected = reject(json!({"reason": "Show the engraving area in a photo."})).await;
+    let reviewed = product["version"].clone();
+    reject(json!({"reason": "", "version": reviewed})).await.assert_error(400, "validation_failed");
+    reject(json!({"reason": "Blurry photo."})).await.assert_error(400, "validation_failed");
+    let rejected = reject(json!({"reason": "Show the engraving area in a photo.", "version": reviewed})).await;
     assert_eq!((rejected.status, &rejected.body["status"]), (StatusCode::OK, &json!("rejected")), "{}", rejected.body);
     assert_eq!(rejected.body["rejection_reason"], "Show the engraving area in a photo.");
     assert!(ids(&queue("pending_review").await).is_empty());
     assert_eq!(ids(&queue("rejected").await), vec![id.clone()]);
-    let again = reject(json!({"reason": "Another reason"})).await;
+    let again = reject(json!({"reason": "Another reason", "version": reviewed})).await;
     assert_eq!((again.status, &again.body["version"]), (StatusCode::OK, &rejected.body["version"]), "a repeat");
     let approve_path = format!("/admin/products/{id}/approve");
-    let approve = async || app.call(Method::POST, &approve_path, admin, None).await;
-    approve().await.assert_error(409, "invalid_transition");
+    let approve = async |version: &Value| {
+        let mut request = cy_tests::json_request(Method::POST, &approve_path, admin, None);
+        request.headers_mut().insert("if-match", version.to_string().parse().unwrap());
+        app.send(request).await
+    };
+    approve(&rejected.body["version"]).await.assert_error(409, "invalid_transition");
+    app.call(Method::POST, &approve_path, admin, None).await.assert_error(400, "validation_failed");
 
     // The seller sees why, edits, and it is back for review.
     let mine = m.app.call(Method::GET, &format!("/products/{id}"), Some(&m.seller), None).await;
@@ -644,9 +651,11 @@ async fn admins_approve_or_reject_products_waiting_for_review() {
     assert_eq!(edited.body["status"], "pending_review", "{}", edited.body);
     assert_eq!(ids(&queue("pending_review").await), vec![id.clone()]);
     assert!(ids(&queue("rejected").await).is_empty());
+    // A decision on what the admin saw before the edit is refused: they review it again.
+    approve(&rejected.body["version"]).await.assert_error(409, "version_conflict");
 
     // Two admins approve at once: one decision, both answered with it.
-    let (a, b) = tokio::join!(approve(), approve());
+    let (a, b) = tokio::join!(approve(&edited.body["version"]), approve(&edited.body["version"]));
     assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK), "{} {}", a.body, b.body);
     assert_eq!((&a.body["status"], &a.body["version"]), (&json!("active"), &b.body["version"]));
     assert!(a.body.get("rejection_reason").is_none(), "cleared on approval: {}", a.body);
@@ -655,11 +664,12 @@ async fn admins_approve_or_reject_products_waiting_for_review() {
     assert!(ids(&queue("pending_review").await).is_empty());
     let draft = create(&m, json!({"title": "Draft", "category_id": "home-mugs", "base_price": {"amount": 1, "currency": "INR"}, "stock": 0, "status": "draft"})).await;
     let path = format!("/admin/products/{}/approve", draft["id"].as_str().unwrap());
-    m.app.call(Method::POST, &path, Some(&m.admin), None).await.assert_error(409, "invalid_transition");
-    m.app
-        .call(Method::POST, "/admin/products/prd_nope/approve", Some(&m.admin), None)
-        .await
-        .assert_error(404, "not_found");
+    let mut request = cy_tests::json_request(Method::POST, &path, admin, None);
+    request.headers_mut().insert("if-match", draft["version"].to_string().parse().unwrap());
+    app.send(request).await.assert_error(409, "invalid_transition");
+    let mut request = cy_tests::json_request(Method::POST, "/admin/products/prd_nope/approve", admin, None);
+    request.headers_mut().insert("if-match", "1".parse().unwrap());
+    app.send(request).await.assert_error(404, "not_found");
 
     let me = m.app.call(Method::GET, "/me", Some(&m.admin), None).await;
     let admin = UserId::parse(me.body["id"].as_str().unwrap()).unwrap();

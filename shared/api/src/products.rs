@@ -704,18 +704,22 @@ enum Verdict {
     Reject(String),
 }
 
-/// Approves a product waiting for review: it is listed at once. Approving it again answers it
-/// as it is.
+/// Approves a product waiting for review, as of the version the admin reviewed (`If-Match`):
+/// it is listed at once. Approving it again answers it as it is; an edit since the review is
+/// 409 `version_conflict` (review it again).
 #[utoipa::path(post, path = "/admin/products/{id}/approve", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = String, Path, description = "The product id"),
+        ("If-Match" = String, Header, description = "The version reviewed")),
     responses((status = 200, description = "The product, active", body = Product),
-        (status = 409, description = "`invalid_transition`: it is not waiting for review", body = ErrorBody)))]
+        (status = 409, description = "`version_conflict`: edited since the review; `invalid_transition`: not waiting for review", body = ErrorBody)))]
 async fn approve_product(
     State(catalog): State<Catalog>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Json<Product>> {
-    Ok(Json(review(&catalog, &caller, &id, Verdict::Approve).await?))
+    let reviewed = reviewed_version(&headers, None)?;
+    Ok(Json(review(&catalog, &caller, &id, Verdict::Approve, reviewed).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -724,61 +728,85 @@ struct RejectBody {
     /// What the seller must change, shown to them (1 to 500 characters).
     #[schema(min_length = 1, max_length = 500)]
     reason: String,
+    /// The version reviewed (or `If-Match`).
+    version: Option<u64>,
 }
 
-/// Rejects a product waiting for review, with the reason the seller sees; they edit it and it
-/// comes back for review. Rejecting it again answers it as it is.
+/// Rejects a product waiting for review, as of the version reviewed, with the reason the
+/// seller sees; they edit it and it comes back for review. Rejecting it again answers it as it
+/// is.
 #[utoipa::path(post, path = "/admin/products/{id}/reject", tag = "admin", request_body = RejectBody,
-    security(("bearer" = [])), params(("id" = String, Path, description = "The product id")),
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product id"),
+        ("If-Match" = Option<String>, Header, description = "The version reviewed, instead of `version`")),
     responses((status = 200, description = "The product, rejected", body = Product),
-        (status = 409, description = "`invalid_transition`: it is not waiting for review", body = ErrorBody)))]
+        (status = 409, description = "`version_conflict`: edited since the review; `invalid_transition`: not waiting for review", body = ErrorBody)))]
 async fn reject_product(
     State(catalog): State<Catalog>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     Json(body): Json<RejectBody>,
 ) -> ApiResult<Json<Product>> {
+    let reviewed = reviewed_version(&headers, body.version)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
         return Err(Error::invalid("reason", "must be 1 to 500 characters of text").into());
     }
-    Ok(Json(review(&catalog, &caller, &id, Verdict::Reject(reason.to_owned())).await?))
+    Ok(Json(review(&catalog, &caller, &id, Verdict::Reject(reason.to_owned()), reviewed).await?))
 }
 
-/// Applies a verdict with the product's version as read, audited in the same transaction. A
-/// seller's edit that lands first resubmits the product: then the verdict is decided again on
-/// what is stored now.
-async fn review(catalog: &Catalog, caller: &Caller, id: &str, verdict: Verdict) -> Result<Product, Error> {
+/// The version the admin reviewed: required, so a decision never lands on content they did
+/// not see.
+fn reviewed_version(headers: &HeaderMap, in_body: Option<u64>) -> Result<u64, Error> {
+    expected_version(headers, in_body)?
+        .ok_or_else(|| Error::invalid("version", "is required: send the version you reviewed (or If-Match)"))
+}
+
+/// Applies a verdict to the version reviewed, audited in the same transaction. A repeat of
+/// the decision already made answers it; a product edited since the review is 409.
+async fn review(
+    catalog: &Catalog,
+    caller: &Caller,
+    id: &str,
+    verdict: Verdict,
+    reviewed: u64,
+) -> Result<Product, Error> {
     let id = ProductId::parse(id)?;
     let (to, action, reason) = match verdict {
         Verdict::Approve => (ProductStatus::Active, "catalog.product_approved", None),
         Verdict::Reject(reason) => (ProductStatus::Rejected, "catalog.product_rejected", Some(reason)),
     };
-    for _ in 0..3 {
-        let before =
-            records::get_product(catalog.store.as_ref(), &id).await?.ok_or_else(|| Error::not_found("The product"))?;
-        if before.status == to {
-            // A repeat (a double click, two admins at once): already decided.
-            return Ok(before);
-        }
-        if before.status != ProductStatus::PendingReview {
-            return Err(Error::conflict(
-                ErrorCode::InvalidTransition,
-                format!("The product is {}, not waiting for review.", before.status.as_str()),
-            ));
-        }
-        let mut after = before.clone();
-        after.status = to;
-        after.rejection_reason = reason.clone();
-        after.version = before.version + 1;
-        after.updated_at = Timestamp::now();
-        let details = json!({"product_id": id, "seller_id": before.seller_id, "reason": reason});
-        let audit = cy_data::audit::AuditRecord::new(Some(&caller.user_id), action, id.as_str(), details);
-        match records::save_product(catalog.store.as_ref(), &before, &after, 0, vec![audit.write()?]).await {
-            Ok(()) => return Ok(after),
-            Err(e) if e.code == ErrorCode::VersionConflict => continue,
-            Err(e) => return Err(e),
-        }
+    let store = catalog.store.as_ref();
+    let read = async || records::get_product(store, &id).await?.ok_or_else(|| Error::not_found("The product"));
+    let before = read().await?;
+    if before.status == to {
+        // A repeat (a double click, two admins at once): already decided.
+        return Ok(before);
     }
-    Err(Error::conflict(ErrorCode::VersionConflict, "The product keeps changing; reload and retry."))
+    if before.version != reviewed {
+        return Err(Error::conflict(ErrorCode::VersionConflict, "The product changed since it was reviewed."));
+    }
+    if before.status != ProductStatus::PendingReview {
+        return Err(Error::conflict(
+            ErrorCode::InvalidTransition,
+            format!("The product is {}, not waiting for review.", before.status.as_str()),
+        ));
+    }
+    let mut after = before.clone();
+    after.status = to;
+    after.rejection_reason = reason.clone();
+    after.version = before.version + 1;
+    after.updated_at = Timestamp::now();
+    let details = json!({"product_id": id, "seller_id": before.seller_id, "version": reviewed, "reason": reason});
+    let audit = cy_data::audit::AuditRecord::new(Some(&caller.user_id), action, id.as_str(), details);
+    match records::save_product(store, &before, &after, 0, vec![audit.write()?]).await {
+        Ok(()) => Ok(after),
+        // Another admin's same decision landed first, or the seller's edit: tell which.
+        Err(e) if e.code == ErrorCode::VersionConflict => {
+            let now = read().await?;
+            if now.status == to { Ok(now) } else { Err(e) }
+        }
+        Err(e) => Err(e),
+    }
 }
