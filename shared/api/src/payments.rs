@@ -161,17 +161,20 @@ impl Payments {
     /// reached is not asked again in the same run, so one provider's outage (each attempt may
     /// wait out a timeout) holds back neither the run nor the other providers' refunds.
     pub async fn sweep_refunds(&self) -> Result<usize, Error> {
-        let (mut sent, mut seen) = (0, 0);
+        // `tried` counts refunds asked for (the budget); `read`, entries read, skipped ones
+        // included, bounded higher so a long outage's backlog cannot make a run endless.
+        let (mut sent, mut tried, mut read) = (0, 0, 0);
         let mut unreachable: Vec<cy_domain::order::PaymentProvider> = Vec::new();
         let mut cursor = None;
         loop {
             let (page, next) = records::refunds_due_page(self.store.as_ref(), 100, cursor).await?;
             for due in page {
-                seen += 1;
+                read += 1;
                 let Some(order) = get_order(self.store.as_ref(), &due.order_id).await? else { continue };
                 if unreachable.contains(&order.payment_provider) {
                     continue;
                 }
+                tried += 1;
                 let open = order
                     .payment
                     .as_ref()
@@ -193,7 +196,7 @@ impl Payments {
                 }
             }
             match next {
-                Some(next) if seen < SWEEP_BUDGET => cursor = Some(next),
+                Some(next) if tried < SWEEP_BUDGET && read < 10 * SWEEP_BUDGET => cursor = Some(next),
                 _ => break,
             }
         }
@@ -201,8 +204,9 @@ impl Payments {
     }
 }
 
-/// How many due refunds one sweep looks at, at most: a run ends well within its function's
-/// timeout, and the next (a minute later) goes on.
+/// How many due refunds one sweep asks providers for, at most (and it reads at most ten times
+/// as many entries, skipping those of a provider that is down): a run ends well within its
+/// function's timeout, and the next (a minute later) goes on.
 pub const SWEEP_BUDGET: usize = 1000;
 
 /// Provider ids become parts of our keys: refuse anything that is not a short printable id.

@@ -372,6 +372,12 @@ async fn create_product(
     let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
     let body: NewProductBody = parse_json(&canonical)?;
     let (seller, settings) = approved_seller(&catalog, &caller).await?;
+    // A retry answers what the first request made, whatever it would decide today.
+    if let Some(keyed) = &keyed
+        && let Some(created) = keyed.earlier(catalog.store.as_ref(), &caller.user_id).await?
+    {
+        return Ok((StatusCode::CREATED, Json(created_before(&catalog, &created).await?)));
+    }
     let mut v = Validator::new();
     let title = v.check("title", ProductTitle::parse(&body.title));
     let description = v.check("description", ProductDescription::parse(&body.description));
