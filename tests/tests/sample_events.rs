@@ -136,3 +136,17 @@ async fn the_schedule_and_stream_events_run_through_their_handlers() {
     assert_eq!(body["id"], published[0].id.as_str());
     assert_eq!(body["data"]["total"]["amount"], 173800);
 }
+
+/// Sign-in attempts are counted per client: on AWS the client is API Gateway's
+/// `requestContext.identity.sourceIp` (a client cannot set it), not a header it sends.
+#[tokio::test]
+async fn the_client_of_an_api_gateway_request_is_its_source_ip() {
+    use axum::extract::FromRequestParts;
+    let raw = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/auth-login.json")).unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    event["headers"]["X-Forwarded-For"] = serde_json::json!("198.51.100.99");
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let (mut parts, _) = request.into_parts();
+    let cy_http::ClientIp(client) = cy_http::ClientIp::from_request_parts(&mut parts, &()).await.unwrap();
+    assert_eq!(client, "203.0.113.7");
+}
