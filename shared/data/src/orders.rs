@@ -297,7 +297,13 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
         ops.push(AuditRecord::new(actor_id.as_ref(), "order.changed_by_admin", after.id.as_str(), details).write()?);
     }
     if ops.len() > crate::port::MAX_TRANSACTION_OPS {
-        return Err(Error::internal());
+        // Placing refuses orders this large (LATER_CHANGE_OPS); one placed under an older,
+        // looser bound gets a clear refusal rather than a 500.
+        tracing::error!(order_id = %after.id, ops = ops.len(), "an order change does not fit one transaction");
+        return Err(Error::conflict(
+            ErrorCode::InvalidTransition,
+            "This order has too many products and sellers to change in one step; contact support.",
+        ));
     }
     match store.transact(ops).await {
         Ok(()) => Ok(Committed::Done(Box::new(after))),
