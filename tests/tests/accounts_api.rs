@@ -96,6 +96,55 @@ async fn login_answers_the_same_for_an_unknown_email_and_a_wrong_password() {
     assert_eq!(admin.status, StatusCode::OK);
 }
 
+/// A sign-up sent again with its Idempotency-Key (a retry after a timeout), or five times at
+/// once, makes one account and answers exactly the first answer, tokens included; the key with
+/// another body is 409. What is kept for the retries holds no token or password in the clear.
+#[tokio::test]
+async fn a_sign_up_sent_again_with_its_idempotency_key_answers_the_first_answer() {
+    let app = TestApp::new().await;
+    let body =
+        json!({"email": "retry.signup@example.in", "password": "a-long-password", "name": "Asha", "role": "customer"});
+    let sign_up = |key: &'static str, body: Value| {
+        let mut request = json_request(Method::POST, "/auth/register", None, Some(body));
+        request.headers_mut().insert("idempotency-key", http::HeaderValue::from_static(key));
+        app.send(request)
+    };
+    let first = sign_up("signup-1", body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = sign_up("signup-1", body.clone()).await;
+    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body), "the very first answer");
+    let mut other = body.clone();
+    other["name"] = json!("Someone Else");
+    sign_up("signup-1", other).await.assert_error(409, "idempotency_key_reused");
+    // Without the key, the same sign-up is the plain conflict.
+    let plain = app.call(Method::POST, "/auth/register", None, Some(body)).await;
+    plain.assert_error(409, "already_exists");
+    // The tokens of the first answer work.
+    let me = app.call(Method::GET, "/me", Some(first.body["access_token"].as_str().unwrap()), None).await;
+    assert_eq!(me.body["email"], "retry.signup@example.in");
+
+    let racing =
+        json!({"email": "race.signup@example.in", "password": "a-long-password", "name": "Ravi", "role": "seller"});
+    let answers = futures::future::join_all((0..5).map(|_| sign_up("signup-2", racing.clone()))).await;
+    for answer in &answers {
+        assert_eq!((answer.status, &answer.body), (StatusCode::CREATED, &answers[0].body), "{}", answer.body);
+    }
+    let logins = app.login("race.signup@example.in", "a-long-password").await;
+    assert_eq!(logins.status, StatusCode::OK, "one account, signed in with its password");
+    // What is kept for the retries: sealed, no token and no password in the clear.
+    let data_key = app.local.services.accounts.data_key.clone().unwrap();
+    let claim_key = keys::registration_claim(&data_key.mac("register-key", b"signup-2"));
+    let kept = format!("{:?}", app.store().get(&claim_key).await.unwrap().expect("the key's claim"));
+    assert!(kept.contains("sealed_answer"), "{kept}");
+    for secret in [
+        answers[0].body["refresh_token"].as_str().unwrap(),
+        answers[0].body["access_token"].as_str().unwrap(),
+        "a-long-password",
+    ] {
+        assert!(!kept.contains(secret), "{secret} kept in the clear");
+    }
+}
+
 /// Password guessing is bounded per email and client: ten attempts a window, then 429
 /// `rate_limited` with `Retry-After` even for the right password, the same for an email with no
 /// account; twenty guesses at once get exactly ten tries; a successful sign-in forgets the

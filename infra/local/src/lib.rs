@@ -119,7 +119,11 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         None => kept_secret(&config.data_dir, "jwt-secret")?,
     };
     let keys = Arc::new(JwtKeys::new(secret.as_bytes(), None)?);
-    let accounts = Accounts::new(store.clone(), keys.clone());
+    let data_key = match std::env::var("DATA_KEY") {
+        Ok(raw) => cy_api::sealed::DataKey::from_base64(&raw)?,
+        Err(_) => cy_api::sealed::DataKey::from_base64(&kept_secret(&config.data_dir, "data-key")?)?,
+    };
+    let accounts = Accounts::new(store.clone(), keys.clone()).with_data_key(Arc::new(data_key));
     let files = Arc::new(LocalFiles::new(
         config.data_dir.join("files"),
         config.public_url.clone(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cy_data::accounts::{self as records, RefreshRecord, RotateRefused, SessionRecord};
+use cy_data::accounts::{self as records, RefreshRecord, RegistrationClaim, RotateRefused, SessionRecord};
 use cy_data::audit::AuditRecord;
 use cy_data::{Cursor, Store};
 use cy_domain::{
@@ -17,11 +17,12 @@ use cy_http::JwtKeys;
 use cy_http::auth::ACCESS_TOKEN_TTL_SECS;
 use rand::RngCore;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::idempotency::{Keyed, create_once, key_reused};
 use crate::passwords;
+use crate::sealed::DataKey;
 
 /// How long a refresh token lives (contract: 30 days).
 pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
@@ -31,6 +32,9 @@ pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
 pub struct Accounts {
     pub store: Arc<dyn Store>,
     pub keys: Arc<JwtKeys>,
+    /// Seals what must not be stored in the clear (a sign-up's answer, for its retries).
+    /// Without it, sign-ups refuse `Idempotency-Key`.
+    pub data_key: Option<Arc<DataKey>>,
 }
 
 impl FromRef<Accounts> for Arc<JwtKeys> {
@@ -46,6 +50,19 @@ pub struct TokenPair {
     pub refresh_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+}
+
+/// A sign-up's `Idempotency-Key` as [`Accounts::registration_key`] makes it.
+pub struct RegistrationKey {
+    key_mac: String,
+    request_mac: String,
+}
+
+impl RegistrationKey {
+    /// What the sealed answer is bound to: this key's claim and no other record.
+    fn context(&self) -> String {
+        format!("register:{}", self.key_mac)
+    }
 }
 
 /// A new refresh token: 256 random bits, base64url. Only its SHA-256 is stored.
@@ -89,7 +106,7 @@ pub struct ProfileChange {
 
 impl Accounts {
     pub fn new(store: Arc<dyn Store>, keys: Arc<JwtKeys>) -> Self {
-        Accounts { store, keys }
+        Accounts { store, keys, data_key: None }
     }
 
     /// The writes of a new login for `user` and the tokens it hands out.
@@ -115,16 +132,79 @@ impl Accounts {
         Ok((ops, TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: ACCESS_TOKEN_TTL_SECS }))
     }
 
-    /// Creates an account and its first login in one transaction.
-    pub async fn register(&self, reg: Registration) -> Result<(User, TokenPair), Error> {
+    /// With the key that seals stored secrets.
+    pub fn with_data_key(mut self, key: Arc<DataKey>) -> Self {
+        self.data_key = Some(key);
+        self
+    }
+
+    /// A sign-up's `Idempotency-Key` and its request (`canonical` body), as MACs under the data
+    /// key: the body holds a password, so not even its plain hash is stored.
+    pub fn registration_key(&self, key: Option<String>, canonical: &[u8]) -> Result<Option<RegistrationKey>, Error> {
+        let Some(key) = key else { return Ok(None) };
+        let data_key =
+            self.data_key.as_ref().ok_or_else(|| Error::invalid("Idempotency-Key", "is not accepted here"))?;
+        Ok(Some(RegistrationKey {
+            key_mac: data_key.mac("register-key", key.as_bytes()),
+            request_mac: data_key.mac("register-request", canonical),
+        }))
+    }
+
+    /// The answer an earlier sign-up with this key gave: `None` while the key is unused, 409
+    /// if that sign-up asked for something else.
+    async fn earlier_registration(&self, key: &RegistrationKey) -> Result<Option<Value>, Error> {
+        let Some(claim) = records::registration_claim(self.store.as_ref(), &key.key_mac).await? else {
+            return Ok(None);
+        };
+        if claim.request_mac != key.request_mac {
+            return Err(key_reused());
+        }
+        let data_key = self.data_key.as_ref().ok_or_else(Error::internal)?;
+        let answer = data_key.open(&claim.sealed_answer, &key.context())?;
+        Ok(Some(serde_json::from_slice(&answer).map_err(|_| Error::internal())?))
+    }
+
+    /// Creates an account and its first login in one transaction and answers what `answer`
+    /// makes of them. With a key, that answer is sealed into the key's claim in the same
+    /// transaction, so a retry (also one racing this) gets exactly it, and no second account.
+    pub async fn register(
+        &self,
+        reg: Registration,
+        key: Option<&RegistrationKey>,
+        answer: impl Fn(&User, &TokenPair) -> Value,
+    ) -> Result<Value, Error> {
+        if let Some(key) = key
+            && let Some(earlier) = self.earlier_registration(key).await?
+        {
+            return Ok(earlier);
+        }
         let user = self.new_user(reg).await?;
         let now = user.created_at;
-        let (login, tokens) = self.new_login(&user, now)?;
+        let (mut ops, tokens) = self.new_login(&user, now)?;
+        let body = answer(&user, &tokens);
+        if let Some(key) = key {
+            let data_key = self.data_key.as_ref().ok_or_else(Error::internal)?;
+            let plain = serde_json::to_vec(&body).map_err(|_| Error::internal())?;
+            let claim = RegistrationClaim {
+                request_mac: key.request_mac.clone(),
+                sealed_answer: data_key.seal(&plain, &key.context())?,
+                user_id: user.id.clone(),
+            };
+            ops.push(claim.write(&key.key_mac, now)?);
+        }
         let audit =
             AuditRecord::new(Some(&user.id), "account.registered", user.id.as_str(), json!({"role": user.role}));
-        records::create_user(self.store.as_ref(), &user, &audit, login).await?;
+        if let Err(e) = records::create_user(self.store.as_ref(), &user, &audit, ops).await {
+            // The same key, committed by a sign-up that ran alongside this one.
+            if let Some(key) = key
+                && let Some(earlier) = self.earlier_registration(key).await?
+            {
+                return Ok(earlier);
+            }
+            return Err(e);
+        }
         tracing::info!(user_id = %user.id, role = user.role.as_str(), "account registered");
-        Ok((user, tokens))
+        Ok(body)
     }
 
     async fn new_user(&self, reg: Registration) -> Result<User, Error> {

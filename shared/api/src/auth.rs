@@ -2,17 +2,20 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use cy_domain::error::Validator;
-use cy_domain::{Email, Error, Password, PersonName, Phone, Role, SignupRole};
+use cy_domain::{Email, Error, Password, PersonName, Phone, Role, SignupRole, User};
 use cy_http::auth::SIGNED_IN;
+use cy_http::extract::parse_json;
 use cy_http::route;
 use cy_http::routes::Routes;
 use cy_http::{ApiResult, Caller, ClientIp, ErrorBody, Json, require_roles};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::accounts::{Accounts, Registration, TokenPair};
+use crate::idempotency::{canonical_json, idempotency_key};
 
 /// This function's operations, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -92,19 +95,26 @@ struct Registered {
 /// Creates an account and signs it in.
 #[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterBody,
     responses((status = 201, description = "Registered and signed in", body = Registered),
-        (status = 409, description = "`already_exists`: the email has an account", body = ErrorBody)))]
+        (status = 409, description = "`already_exists`: the email has an account; `idempotency_key_reused`", body = ErrorBody)))]
 async fn register(
     State(accounts): State<Accounts>,
-    Json(body): Json<RegisterBody>,
-) -> ApiResult<(StatusCode, Json<Registered>)> {
-    let (user, tokens) = accounts.register(body.parse()?).await?;
-    let user = UserSummary {
-        id: user.id.to_string(),
-        email: user.email.to_string(),
-        name: user.name.as_str().to_owned(),
-        role: user.role,
+    headers: HeaderMap,
+    Json(raw): Json<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    // The body holds a password: it is compared by a keyed MAC, never by its plain hash.
+    let (canonical, _) = canonical_json(&raw)?;
+    let body: RegisterBody = parse_json(&canonical)?;
+    let key = accounts.registration_key(idempotency_key(&headers)?, &canonical)?;
+    let answer = |user: &User, tokens: &TokenPair| {
+        let user = UserSummary {
+            id: user.id.to_string(),
+            email: user.email.to_string(),
+            name: user.name.as_str().to_owned(),
+            role: user.role,
+        };
+        serde_json::to_value(Registered { user, tokens: tokens.clone() }).unwrap_or_default()
     };
-    Ok((StatusCode::CREATED, Json(Registered { user, tokens })))
+    Ok((StatusCode::CREATED, Json(accounts.register(body.parse()?, key.as_ref(), answer).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]

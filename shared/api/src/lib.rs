@@ -14,6 +14,7 @@ pub mod products;
 pub mod quote;
 pub mod quote_token;
 pub mod relay;
+pub mod sealed;
 pub mod users;
 
 pub use accounts::Accounts;

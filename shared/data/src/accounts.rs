@@ -356,3 +356,24 @@ pub async fn clear_login_attempts(
     let key = keys::login_attempts(email, Some(client), login_window(now).0);
     store.delete(&key, None).await.map_err(Error::from)
 }
+
+/// A sign-up made with an `Idempotency-Key`: the MAC of its request and its answer, sealed (it
+/// holds the tokens), so a retry gets the same answer and no second account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegistrationClaim {
+    pub request_mac: String,
+    pub sealed_answer: String,
+    pub user_id: UserId,
+}
+
+impl RegistrationClaim {
+    /// The claim as a write that only succeeds while the key is unused.
+    pub fn write(&self, key_mac: &str, now: Timestamp) -> Result<WriteOp, Error> {
+        let item = Item::from_record(&keys::registration_claim(key_mac), self)?;
+        Ok(WriteOp::create(item.expires_at(now.unix() + crate::idempotency::IDEMPOTENCY_TTL_SECS)))
+    }
+}
+
+pub async fn registration_claim(store: &dyn ReadItems, key_mac: &str) -> Result<Option<RegistrationClaim>, Error> {
+    Ok(store.get(&keys::registration_claim(key_mac)).await?.map(|i| i.record()).transpose()?)
+}

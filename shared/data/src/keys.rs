@@ -6,6 +6,7 @@
 //! |-------------------|----------------------|---------------------|---------------------------|
 //! | user              | `USER#<user>`        | `PROFILE`           | `ROLE#<role>` / `<user>`  |
 //! | email claim       | `EMAIL#<lower email>`| `EMAIL`             |                           |
+//! | sign-up key claim | `REGISTER#<key mac>` | `KEY`               | (TTL 48 h)                |
 //! | sign-in attempts  | `LOGIN#<lower email>`| `WINDOW#<n>`, `WINDOW#<n>#CLIENT#<ip>` | (TTL: the window's end + one window) |
 //! | login (session)   | `USER#<user>`        | `SESSION#<session>` |                           |
 //! | refresh token     | `REFRESH#<sha256>`   | `REFRESH`           |                           |
@@ -64,6 +65,11 @@ pub fn users_by_role_pk(role: Role) -> String {
 /// "must not exist" in the same transaction as the user makes emails unique.
 pub fn email_claim(email: &Email) -> Key {
     Key::new(format!("EMAIL#{}", email.normalized()), "EMAIL")
+}
+
+/// A sign-up's `Idempotency-Key` claim, by the key's MAC (sign-ups have no caller to scope by).
+pub fn registration_claim(key_mac: &str) -> Key {
+    Key::new(format!("REGISTER#{key_mac}"), "KEY")
 }
 
 /// Sign-in attempts for one email in one window (`window` = epoch seconds / window length),
