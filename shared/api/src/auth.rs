@@ -94,6 +94,7 @@ struct Registered {
 
 /// Creates an account and signs it in.
 #[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same body")),
     responses((status = 201, description = "Registered and signed in", body = Registered),
         (status = 409, description = "`already_exists`: the email has an account; `idempotency_key_reused`", body = ErrorBody)))]
 async fn register(
