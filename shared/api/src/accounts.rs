@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::idempotency::{Keyed, create_once, key_reused};
+use crate::idempotency::{Keyed, create_once, key_reused, replay_earlier};
 use crate::passwords;
 use crate::sealed::DataKey;
 
@@ -433,22 +433,26 @@ impl Accounts {
         fields: AddressDraft,
         keyed: Option<&Keyed>,
     ) -> Result<Address, Error> {
+        let store = self.store.as_ref();
+        let replay = |created: String| async move {
+            let id = AddressId::parse(&created).map_err(|_| key_reused())?;
+            // Removed since: the key's answer is gone with it.
+            records::get_address(store, user, &id)
+                .await?
+                .ok_or_else(|| Error::not_found("The address this Idempotency-Key added"))
+        };
+        if let Some(earlier) = replay_earlier(keyed, store, user, replay).await? {
+            return Ok(earlier);
+        }
         let now = Timestamp::now();
         let address = Address { id: AddressId::generate(), fields, created_at: now, updated_at: now, version: 1 };
-        let store = self.store.as_ref();
         create_once(
             keyed,
             store,
             user,
             address.id.as_str(),
             |claims| async { records::add_address(store, user, &address, claims).await.map(|()| address.clone()) },
-            |created| async move {
-                let id = AddressId::parse(&created).map_err(|_| key_reused())?;
-                // Removed since: the key's answer is gone with it.
-                records::get_address(store, user, &id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("The address this Idempotency-Key added"))
-            },
+            replay,
         )
         .await
     }

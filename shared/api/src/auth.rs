@@ -15,7 +15,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::accounts::{Accounts, Registration, TokenPair};
-use crate::idempotency::{canonical_json, idempotency_key};
+use crate::idempotency::{canonical_body, idempotency_key};
 
 /// This function's operations, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -103,7 +103,7 @@ async fn register(
     Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     // The body holds a password: it is compared by a keyed MAC, never by its plain hash.
-    let (canonical, _) = canonical_json(&raw)?;
+    let canonical = canonical_body(&raw)?;
     let body: RegisterBody = parse_json(&canonical)?;
     let key = accounts.registration_key(idempotency_key(&headers)?, &canonical)?;
     let answer = |user: &User, tokens: &TokenPair| {

@@ -27,10 +27,16 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Err
     }
 }
 
+/// A request body as bytes in one form whatever the client's key order (serde_json orders
+/// object keys).
+pub(crate) fn canonical_body(raw: &Value) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(raw).map_err(|_| Error::internal())
+}
+
 /// A request body as bytes, and their SHA-256: the same key with the same body replays, and
 /// serde_json orders object keys, so the hash does not depend on how the client ordered them.
 pub(crate) fn canonical_json(raw: &Value) -> Result<(Vec<u8>, String), Error> {
-    let canonical = serde_json::to_vec(raw).map_err(|_| Error::internal())?;
+    let canonical = canonical_body(raw)?;
     let request_sha256 = hex::encode(Sha256::digest(&canonical));
     Ok((canonical, request_sha256))
 }
@@ -74,27 +80,43 @@ impl Keyed {
     }
 }
 
-/// Creates `created` once per key. `create` commits it with the claims it is given in one
-/// transaction; `replay` answers what an earlier request with the same key and body created
-/// (also when that request committed alongside this one and made `create` fail). Without a
-/// key this is just `create`. (Plain closures returning futures, not async closures: the
-/// latter's higher-ranked lifetimes make axum handlers lose `Send`.)
+/// What an earlier request with the same key and body created, answered by `replay`: `None`
+/// while the key is unused (or there is none), 409 for another body. Called before deciding
+/// anything, so a retry answers what the first request made, whatever it would decide now.
+pub(crate) async fn replay_earlier<T, Replayed>(
+    keyed: Option<&Keyed>,
+    store: &dyn ReadItems,
+    caller: &UserId,
+    replay: impl FnOnce(String) -> Replayed,
+) -> Result<Option<T>, Error>
+where
+    Replayed: Future<Output = Result<T, Error>>,
+{
+    let Some(keyed) = keyed else { return Ok(None) };
+    match keyed.earlier(store, caller).await? {
+        Some(earlier) => Ok(Some(replay(earlier).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Creates `created` once per key, after [`replay_earlier`] found the key unused. `create`
+/// commits it with the claims it is given in one transaction; when that fails because a
+/// request with the same key committed alongside this one, `replay` answers what it created.
+/// Without a key this is just `create`. (Plain closures returning futures, not async closures:
+/// the latter's higher-ranked lifetimes make axum handlers lose `Send`.)
 pub(crate) async fn create_once<T, Created, Replayed>(
     keyed: Option<&Keyed>,
     store: &dyn ReadItems,
     caller: &UserId,
     created: &str,
     create: impl FnOnce(Vec<WriteOp>) -> Created,
-    replay: impl Fn(String) -> Replayed,
+    replay: impl FnOnce(String) -> Replayed,
 ) -> Result<T, Error>
 where
     Created: Future<Output = Result<T, Error>>,
     Replayed: Future<Output = Result<T, Error>>,
 {
     let Some(keyed) = keyed else { return create(Vec::new()).await };
-    if let Some(earlier) = keyed.earlier(store, caller).await? {
-        return replay(earlier).await;
-    }
     let claims = Keyed::claims(Some(keyed), caller, created, Timestamp::now())?;
     match create(claims).await {
         Ok(answer) => Ok(answer),

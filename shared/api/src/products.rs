@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use cy_http::route;
 use cy_http::routes::Routes;
 
-use crate::idempotency::{Keyed, create_once, key_reused};
+use crate::idempotency::{Keyed, create_once, key_reused, replay_earlier};
 
 /// This function's operations, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -372,11 +372,12 @@ async fn create_product(
     let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
     let body: NewProductBody = parse_json(&canonical)?;
     let (seller, settings) = approved_seller(&catalog, &caller).await?;
-    // A retry answers what the first request made, whatever it would decide today.
-    if let Some(keyed) = &keyed
-        && let Some(created) = keyed.earlier(catalog.store.as_ref(), &caller.user_id).await?
-    {
-        return Ok((StatusCode::CREATED, Json(created_before(&catalog, &created).await?)));
+    let replay = |created: String| {
+        let catalog = &catalog;
+        async move { created_before(catalog, &created).await }
+    };
+    if let Some(earlier) = replay_earlier(keyed.as_ref(), catalog.store.as_ref(), &caller.user_id, replay).await? {
+        return Ok((StatusCode::CREATED, Json(earlier)));
     }
     let mut v = Validator::new();
     let title = v.check("title", ProductTitle::parse(&body.title));
@@ -418,10 +419,7 @@ async fn create_product(
         &caller.user_id,
         product.id.as_str(),
         |claims| async { records::create_product(store, &product, claims).await.map(|()| product.clone()) },
-        |created| {
-            let catalog = &catalog;
-            async move { created_before(catalog, &created).await }
-        },
+        replay,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(product)))

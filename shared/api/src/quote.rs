@@ -27,7 +27,7 @@ use cy_http::{ApiResult, Caller, ErrorBody, Json, JwtKeys, require_roles};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::idempotency::{Keyed, create_once};
+use crate::idempotency::{Keyed, create_once, replay_earlier};
 use crate::quote_token::{QUOTE_TTL_SECS, QuoteSigner, QuotedLine, SignedQuote};
 
 /// How long a seller's shipping rate is cached in a warm function: a quote then reads only
@@ -407,9 +407,15 @@ async fn create_coupon(
 ) -> ApiResult<(StatusCode, Json<Coupon>)> {
     let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
     let coupon = parse_coupon(parse_json(&canonical)?)?;
+    let store = quoting.store.as_ref();
+    let replay = |code: String| async move {
+        records::get_coupon(store, &code).await?.ok_or_else(|| Error::not_found("The coupon"))
+    };
+    if let Some(earlier) = replay_earlier(keyed.as_ref(), store, &caller.user_id, replay).await? {
+        return Ok((StatusCode::CREATED, Json(earlier)));
+    }
     let audit =
         AuditRecord::new(Some(&caller.user_id), "pricing.coupon_created", &coupon.code, json!({"coupon": coupon}));
-    let store = quoting.store.as_ref();
     let coupon = create_once(
         keyed.as_ref(),
         store,
@@ -419,7 +425,7 @@ async fn create_coupon(
             claims.push(audit.write()?);
             records::create_coupon(store, &coupon, claims).await.map(|()| coupon.clone())
         },
-        |code| async move { records::get_coupon(store, &code).await?.ok_or_else(|| Error::not_found("The coupon")) },
+        replay,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(coupon)))
