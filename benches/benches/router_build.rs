@@ -12,8 +12,8 @@ fn router_build(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let app = runtime.block_on(cy_tests::TestApp::new());
     let services = &app.local.services;
-    c.bench_function("router_build/auth", |b| b.iter(|| cy_api::auth::router(services.accounts.clone())));
-    c.bench_function("router_build/products", |b| b.iter(|| cy_api::products::router(services.catalog.clone())));
+    c.bench_function("router_build/auth", |b| b.iter(|| cy_api::accounts::auth::router(services.accounts.clone())));
+    c.bench_function("router_build/products", |b| b.iter(|| cy_api::catalog::router(services.catalog.clone())));
     c.bench_function("router_build/orders", |b| b.iter(|| cy_api::orders::router(services.orders.clone())));
     c.bench_function("router_build/openapi_document", |b| b.iter(cy_api::openapi::document));
 }

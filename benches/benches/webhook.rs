@@ -9,7 +9,7 @@
 //! `cargo bench -p cy-benches --bench webhook`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use cy_domain::order::PaymentProvider;
+use cy_domain::payment::PaymentProvider;
 use cy_tests::{json_request, seed_customer, send};
 use http::{Method, StatusCode};
 use serde_json::json;

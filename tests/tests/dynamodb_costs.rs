@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use cy_api::products::Catalog;
-use cy_api::quote::Quoting;
-use cy_api::quote_token::QuoteSigner;
+use cy_api::catalog::Catalog;
+use cy_api::pricing::Quoting;
+use cy_api::pricing::token::QuoteSigner;
 use cy_data::audit::AuditRecord;
 use cy_data::catalog::{self as records, TaxRules};
 use cy_domain::catalog::{Coupon, CouponValue, OptionDraft, ShippingRule, TaxRule, parse_options};
@@ -71,8 +71,8 @@ async fn a_product_page_costs_one_request_and_a_quote_one_batch_read() {
         Catalog { store: shared.clone(), keys: keys.clone(), files, default_currency: Currency::parse("INR").unwrap() };
     let signer = Arc::new(QuoteSigner::new(b"cost-test-quote-secret-cost-test-quote").unwrap());
     let quoting = Quoting::new(shared.clone(), keys.clone(), signer);
-    let products_router = cy_http::finish(cy_api::products::router(catalog));
-    let quote_router = cy_http::finish(cy_api::quote::router(quoting));
+    let products_router = cy_http::finish(cy_api::catalog::router(catalog));
+    let quote_router = cy_http::finish(cy_api::pricing::router(quoting));
 
     // Seed: a seller's two products, shipping, tax, a coupon, a customer with an address.
     let seller = UserId::generate();

@@ -41,12 +41,12 @@ async fn the_document_is_served_and_names_every_operation_the_routers_serve() {
     // Each function's documented operations are exactly those its router was built from.
     let s = &app.local.services;
     let pairs = [
-        ("auth", json(cy_api::auth::Api::openapi()), cy_api::auth::routes(s.accounts.clone())),
-        ("users", json(cy_api::users::Api::openapi()), cy_api::users::routes(s.accounts.clone())),
-        ("products", json(cy_api::products::Api::openapi()), cy_api::products::routes(s.catalog.clone())),
-        ("quote", json(cy_api::quote::Api::openapi()), cy_api::quote::routes(s.quoting.clone())),
+        ("auth", json(cy_api::accounts::auth::Api::openapi()), cy_api::accounts::auth::routes(s.accounts.clone())),
+        ("users", json(cy_api::accounts::users::Api::openapi()), cy_api::accounts::users::routes(s.accounts.clone())),
+        ("products", json(cy_api::catalog::Api::openapi()), cy_api::catalog::routes(s.catalog.clone())),
+        ("quote", json(cy_api::pricing::Api::openapi()), cy_api::pricing::routes(s.quoting.clone())),
         ("orders", json(cy_api::orders::Api::openapi()), cy_api::orders::routes(s.orders.clone())),
-        ("cart", json(cy_api::cart::Api::openapi()), cy_api::cart::routes(s.orders.clone())),
+        ("cart", json(cy_api::orders::cart::Api::openapi()), cy_api::orders::cart::routes(s.orders.clone())),
         ("payments", json(cy_api::payments::Api::openapi()), cy_api::payments::routes(s.webhooks.clone())),
     ];
     let mut all = BTreeSet::new();
@@ -187,11 +187,11 @@ fn the_template_routes_exactly_the_documented_operations_to_their_functions() {
         }
     }
     let functions = [
-        ("AuthFunction", vec![json(cy_api::auth::Api::openapi())]),
-        ("UsersFunction", vec![json(cy_api::users::Api::openapi())]),
-        ("ProductsFunction", vec![json(cy_api::products::Api::openapi())]),
-        ("QuoteFunction", vec![json(cy_api::quote::Api::openapi())]),
-        ("OrdersFunction", vec![json(cy_api::orders::Api::openapi()), json(cy_api::cart::Api::openapi())]),
+        ("AuthFunction", vec![json(cy_api::accounts::auth::Api::openapi())]),
+        ("UsersFunction", vec![json(cy_api::accounts::users::Api::openapi())]),
+        ("ProductsFunction", vec![json(cy_api::catalog::Api::openapi())]),
+        ("QuoteFunction", vec![json(cy_api::pricing::Api::openapi())]),
+        ("OrdersFunction", vec![json(cy_api::orders::Api::openapi()), json(cy_api::orders::cart::Api::openapi())]),
         ("PaymentWebhookFunction", vec![json(cy_api::payments::Api::openapi())]),
     ];
     let mut documented = BTreeSet::new();

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use cy_api::orders::Orders;
-use cy_api::quote::Quoting;
-use cy_api::quote_token::QuoteSigner;
+use cy_api::pricing::Quoting;
+use cy_api::pricing::token::QuoteSigner;
 use cy_domain::product::{CategoryId, Product, ProductDescription, ProductStatus, ProductTitle};
 use cy_domain::{Currency, Money, ProductId, Timestamp, UserId};
 use cy_http::JwtKeys;
@@ -98,7 +98,7 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
     let one = send(router.clone(), json_request(Method::POST, "/orders", Some(&token), Some(body))).await;
     assert_eq!(one.status, StatusCode::CREATED, "{}", one.body);
     let from_items = dynamo.calls() - before;
-    let quote_router = cy_http::finish(cy_api::quote::router(quoting_for_costs));
+    let quote_router = cy_http::finish(cy_api::pricing::router(quoting_for_costs));
     let quote_body = json!({"items": [{"product_id": product.id, "quantity": 1}], "address_id": address});
     let quote = send(quote_router, json_request(Method::POST, "/quotes", Some(&token), Some(quote_body))).await;
     let body = json!({"quote_token": quote.body["quote_token"], "address_id": address, "payment_provider": "stripe"});
@@ -135,7 +135,7 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
         provider_refund_id: "re_unused".into(),
     };
     let event = cy_payments::events::sample_event(
-        cy_domain::order::PaymentProvider::Stripe,
+        cy_domain::payment::PaymentProvider::Stripe,
         "payment_intent.succeeded",
         &facts,
         "evt_dynamodb_race_1",

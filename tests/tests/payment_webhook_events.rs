@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
-use cy_domain::order::{OrderStatus, PaymentProvider};
+use cy_domain::order::OrderStatus;
+use cy_domain::payment::PaymentProvider;
 use cy_domain::{Currency, Money, OrderId, RefundId};
 use cy_payments::events::{SampleFacts, event_types, sample_event};
 use cy_tests::TestApp;

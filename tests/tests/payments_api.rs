@@ -6,7 +6,8 @@
 use customiseyou_local::webhooks::{self, event_body};
 use cy_data::orders::{OutboxEvent, get_order};
 use cy_data::{Item, Query, keys};
-use cy_domain::order::{Order, OrderStatus, PaymentProvider};
+use cy_domain::order::{Order, OrderStatus};
+use cy_domain::payment::PaymentProvider;
 use cy_domain::payment::RefundState;
 use cy_domain::{OrderId, Timestamp};
 use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, Shop, send, shop, token};

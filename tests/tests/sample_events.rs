@@ -36,12 +36,12 @@ fn other_events() -> [&'static str; 2] {
 
 fn function_router(function: &str, services: &Services) -> axum::Router {
     let router = match function {
-        "auth" => cy_api::auth::router(services.accounts.clone()),
-        "users" => cy_api::users::router(services.accounts.clone()),
-        "products" => cy_api::products::router(services.catalog.clone()),
-        "quote" => cy_api::quote::router(services.quoting.clone()),
+        "auth" => cy_api::accounts::auth::router(services.accounts.clone()),
+        "users" => cy_api::accounts::users::router(services.accounts.clone()),
+        "products" => cy_api::catalog::router(services.catalog.clone()),
+        "quote" => cy_api::pricing::router(services.quoting.clone()),
         "orders" => {
-            cy_api::orders::router(services.orders.clone()).merge(cy_api::cart::router(services.orders.clone()))
+            cy_api::orders::router(services.orders.clone()).merge(cy_api::orders::cart::router(services.orders.clone()))
         }
         other => panic!("no router for function {other}"),
     };

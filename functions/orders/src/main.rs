@@ -1,5 +1,5 @@
 //! Lambda `orders`: configuration, clients, router, run. The routes live in `cy_api::orders`
-//! and `cy_api::cart`.
+//! and `cy_api::orders::cart`.
 
 use std::sync::Arc;
 
@@ -8,10 +8,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     cy_http::telemetry::init();
     let keys = Arc::new(cy_http::JwtKeys::from_env()?);
     let store = Arc::new(cy_store_dynamodb::DynamoStore::from_env().await?);
-    let signer = Arc::new(cy_api::quote_token::QuoteSigner::from_env()?);
+    let signer = Arc::new(cy_api::pricing::token::QuoteSigner::from_env()?);
     let payments = cy_api::payments::gateway_from_env()?;
-    let quoting = cy_api::quote::Quoting::new(store.clone(), keys.clone(), signer);
+    let quoting = cy_api::pricing::Quoting::new(store.clone(), keys.clone(), signer);
     let orders = cy_api::orders::Orders { store, keys, quoting, payments };
-    let router = cy_api::orders::router(orders.clone()).merge(cy_api::cart::router(orders));
+    let router = cy_api::orders::router(orders.clone()).merge(cy_api::orders::cart::router(orders));
     cy_http::run_on_lambda(cy_http::finish(router)).await
 }

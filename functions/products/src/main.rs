@@ -1,4 +1,4 @@
-//! Lambda `products`: configuration, clients, router, run. The routes live in `cy_api::products`
+//! Lambda `products`: configuration, clients, router, run. The routes live in `cy_api::catalog`
 //! (and `GET /openapi.json` in `cy_api::openapi`).
 
 use std::sync::Arc;
@@ -12,8 +12,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let default_currency =
         cy_domain::Currency::parse(&std::env::var("DEFAULT_CURRENCY").unwrap_or_else(|_| "INR".into()))
             .map_err(|e| format!("DEFAULT_CURRENCY {e}"))?;
-    let catalog = cy_api::products::Catalog { store, keys, files, default_currency };
+    let catalog = cy_api::catalog::Catalog { store, keys, files, default_currency };
     // The catalog's function also serves the whole API's OpenAPI document.
-    let router = cy_api::products::router(catalog).merge(cy_api::openapi::router());
+    let router = cy_api::catalog::router(catalog).merge(cy_api::openapi::router());
     cy_http::run_on_lambda(cy_http::finish(router)).await
 }

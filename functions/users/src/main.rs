@@ -1,4 +1,4 @@
-//! Lambda `users`: configuration, clients, router, run. The routes live in `cy_api::users`.
+//! Lambda `users`: configuration, clients, router, run. The routes live in `cy_api::accounts::users`.
 
 use std::sync::Arc;
 
@@ -7,6 +7,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     cy_http::telemetry::init();
     let keys = Arc::new(cy_http::JwtKeys::from_env()?);
     let store = Arc::new(cy_store_dynamodb::DynamoStore::from_env().await?);
-    let router = cy_api::users::router(cy_api::Accounts::new(store, keys));
+    let router = cy_api::accounts::users::router(cy_api::Accounts::new(store, keys));
     cy_http::run_on_lambda(cy_http::finish(router)).await
 }

@@ -4,7 +4,7 @@
 
 use cy_api::Accounts;
 use cy_api::accounts::Registration;
-use cy_api::products::Catalog;
+use cy_api::catalog::Catalog;
 use cy_data::catalog::{self as records, CategoryRecord, TaxRules};
 use cy_data::keys;
 use cy_domain::catalog::{OptionDraft, ShippingRule, TaxRule, parse_options};

@@ -17,11 +17,11 @@ use axum::routing::get;
 use base64::Engine;
 use cy_api::Accounts;
 use cy_api::accounts::Registration;
+use cy_api::catalog::Catalog;
 use cy_api::orders::Orders;
 use cy_api::payments::{Payments, WebhookSecrets, Webhooks};
-use cy_api::products::Catalog;
-use cy_api::quote::Quoting;
-use cy_api::quote_token::QuoteSigner;
+use cy_api::pricing::Quoting;
+use cy_api::pricing::token::QuoteSigner;
 use cy_data::Store;
 use cy_domain::{Currency, Email, Password, PersonName, Role};
 use cy_files::LocalFiles;
@@ -218,12 +218,12 @@ pub struct Services {
 pub fn router(services: &Services) -> Router {
     let functions = Router::new()
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .merge(cy_api::auth::router(services.accounts.clone()))
-        .merge(cy_api::users::router(services.accounts.clone()))
-        .merge(cy_api::products::router(services.catalog.clone()))
-        .merge(cy_api::quote::router(services.quoting.clone()))
+        .merge(cy_api::accounts::auth::router(services.accounts.clone()))
+        .merge(cy_api::accounts::users::router(services.accounts.clone()))
+        .merge(cy_api::catalog::router(services.catalog.clone()))
+        .merge(cy_api::pricing::router(services.quoting.clone()))
         .merge(cy_api::orders::router(services.orders.clone()))
-        .merge(cy_api::cart::router(services.orders.clone()))
+        .merge(cy_api::orders::cart::router(services.orders.clone()))
         .merge(cy_api::payments::router(services.webhooks.clone()))
         .merge(cy_api::openapi::router())
         .merge(uploads::router(services.files.clone()));

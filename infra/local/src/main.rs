@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use cy_domain::OrderId;
-use cy_domain::order::PaymentProvider;
+use cy_domain::payment::PaymentProvider;
 
 #[derive(Parser)]
 #[command(name = "customiseyou-local", about = "The CustomiseYou marketplace on one port, no AWS needed")]

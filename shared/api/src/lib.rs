@@ -2,19 +2,14 @@
 //! `main.rs` builds one router and runs it; the local runtime mounts them all on one port.
 
 pub mod accounts;
-pub mod auth;
-pub mod cart;
+pub mod catalog;
 mod idempotency;
 pub mod jobs;
 pub mod openapi;
 pub mod orders;
-pub mod passwords;
 pub mod payments;
-pub mod products;
-pub mod quote;
-pub mod quote_token;
+pub mod pricing;
 pub mod relay;
 pub mod sealed;
-pub mod users;
 
 pub use accounts::Accounts;

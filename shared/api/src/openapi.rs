@@ -53,12 +53,12 @@ impl Modify for BearerAuth {
 pub fn document() -> Document {
     let mut doc = Base::openapi();
     for api in [
-        crate::auth::Api::openapi(),
-        crate::users::Api::openapi(),
-        crate::products::Api::openapi(),
-        crate::quote::Api::openapi(),
+        crate::accounts::auth::Api::openapi(),
+        crate::accounts::users::Api::openapi(),
+        crate::catalog::Api::openapi(),
+        crate::pricing::Api::openapi(),
         crate::orders::Api::openapi(),
-        crate::cart::Api::openapi(),
+        crate::orders::cart::Api::openapi(),
         crate::payments::Api::openapi(),
     ] {
         doc.merge(api);

@@ -32,7 +32,7 @@
 //! | payment flag      | `PAYMENT_FLAGS`      | `<flag id>`         |                           |
 //! | refund to send    | `REFUNDS_DUE`        | `<refund id>`       |                           |
 
-use cy_domain::order::PaymentProvider;
+use cy_domain::payment::PaymentProvider;
 use cy_domain::product::CategoryId;
 use cy_domain::{
     AddressId, AuditId, Email, EventId, FlagId, Money, OrderId, ProductId, RefundId, Role, SessionId, Timestamp, UserId,

@@ -7,10 +7,9 @@
 //! moment — fails on the claim and changes nothing; a delivery racing another change of the
 //! same order fails on the order's version, re-reads and decides again.
 
-use cy_domain::order::{Order, OrderStatus, PaymentProvider};
-use cy_domain::payment::{
-    Decision, Payment, PaymentChange, ProviderEvent, ProviderEventKind, RefundState, decide, refund_instead,
-};
+use cy_domain::order::{Order, OrderStatus};
+use cy_domain::payment::{Payment, PaymentProvider, ProviderEvent, ProviderEventKind, RefundState};
+use cy_domain::settlement::{Decision, PaymentChange, decide, refund_instead};
 use cy_domain::{Error, FlagId, OrderId, RefundId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -300,7 +299,7 @@ async fn flag(
 }
 
 /// Records a refund asked for by a person (`change.after.payment` holds it, as
-/// [`cy_domain::payment::plan_refund`] made it) with its "due" entry, and `change.before_ops`
+/// [`cy_domain::settlement::plan_refund`] made it) with its "due" entry, and `change.before_ops`
 /// (an idempotency claim) in the same transaction.
 pub async fn request_refund(store: &dyn Store, before: &Order, change: OrderChange) -> Result<Committed, Error> {
     let payment = change.after.payment.clone().ok_or_else(Error::internal)?;

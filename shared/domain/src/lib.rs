@@ -5,6 +5,7 @@
 //! validate"): once a handler holds an [`Email`] or a [`Money`], nothing downstream re-checks it.
 
 pub mod account;
+pub mod actor;
 pub mod catalog;
 pub mod error;
 pub mod geo;
@@ -14,6 +15,7 @@ pub mod order;
 pub mod payment;
 pub mod product;
 pub mod schema;
+pub mod settlement;
 pub mod text;
 pub mod time;
 pub mod uploads;

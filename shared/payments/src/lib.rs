@@ -14,7 +14,7 @@ pub mod providers;
 pub mod webhooks;
 
 use async_trait::async_trait;
-use cy_domain::order::PaymentProvider;
+use cy_domain::payment::PaymentProvider;
 use cy_domain::{Error, Money, OrderId, RefundId};
 use hmac::{Hmac, Mac};
 use serde::Serialize;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cy_domain::order::PaymentProvider;
+use cy_domain::payment::PaymentProvider;
 use cy_domain::{Money, OrderId};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;

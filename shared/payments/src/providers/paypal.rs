@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cy_domain::order::PaymentProvider;
+use cy_domain::payment::PaymentProvider;
 use cy_domain::{Currency, Money, OrderId};
 use reqwest::StatusCode;
 use serde::Deserialize;

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use cy_domain::order::PaymentProvider;
+use cy_domain::payment::PaymentProvider;
 use cy_domain::{Money, OrderId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use cy_http::route;
 use cy_http::routes::Routes;
 
-use crate::accounts::{Accounts, ProfileChange};
+use crate::accounts::service::{Accounts, ProfileChange};
 use crate::idempotency::Keyed;
 
 /// This function's operations, for the OpenAPI document.

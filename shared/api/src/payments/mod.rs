@@ -13,7 +13,8 @@ use cy_data::Store;
 use cy_data::orders::get_order;
 use cy_data::payments::{self as records, EventOutcome};
 use cy_domain::order::Order;
-use cy_domain::payment::{Decision, PaymentLookup, ProviderEvent, ProviderEventKind, RefundState, decide};
+use cy_domain::payment::{PaymentLookup, ProviderEvent, ProviderEventKind, RefundState};
+use cy_domain::settlement::{Decision, decide};
 use cy_domain::{Error, Timestamp};
 use cy_http::extract::read_body;
 use cy_http::route;
@@ -164,7 +165,7 @@ impl Payments {
         // `tried` counts refunds asked for (the budget); `read`, entries read, skipped ones
         // included, bounded higher so a long outage's backlog cannot make a run endless.
         let (mut sent, mut tried, mut read) = (0, 0, 0);
-        let mut unreachable: Vec<cy_domain::order::PaymentProvider> = Vec::new();
+        let mut unreachable: Vec<cy_domain::payment::PaymentProvider> = Vec::new();
         let mut cursor = None;
         loop {
             let (page, next) = records::refunds_due_page(self.store.as_ref(), 100, cursor).await?;

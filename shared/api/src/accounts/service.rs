@@ -20,8 +20,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::accounts::passwords;
 use crate::idempotency::{Keyed, create_once, key_reused, replay_earlier};
-use crate::passwords;
 use crate::sealed::DataKey;
 
 /// How long a refresh token lives (contract: 30 days).

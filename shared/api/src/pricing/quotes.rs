@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::idempotency::{Keyed, create_once, replay_earlier};
-use crate::quote_token::{QUOTE_TTL_SECS, QuoteSigner, QuotedLine, SignedQuote};
+use crate::pricing::token::{QUOTE_TTL_SECS, QuoteSigner, QuotedLine, SignedQuote};
 
 /// How long a seller's shipping rate is cached in a warm function: a quote then reads only
 /// its products, coupon, address and tax rules, in one batch.

@@ -10,10 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use cy_data::orders::{self as records, Committed, OrderChange, OrderEntry, PlaceRefused};
 use cy_data::payments::{self as payment_records, PaymentFlag};
 use cy_data::{Store, accounts};
-use cy_domain::order::{
-    Actor, Order, OrderLine, OrderStatus, PaymentProvider, RESERVATION_SECS, TimelineEntry, Tracking, check_move,
-};
-use cy_domain::payment::{RefundAsk, may_cancel_with_refund, plan_refund};
+use cy_domain::order::{Actor, Order, OrderLine, OrderStatus, RESERVATION_SECS, TimelineEntry, Tracking, check_move};
+use cy_domain::payment::PaymentProvider;
+use cy_domain::settlement::{RefundAsk, may_cancel_with_refund, plan_refund};
 use cy_domain::{Address, AddressId, Error, ErrorCode, Money, OrderId, Role, Timestamp};
 use cy_http::auth::SIGNED_IN;
 use cy_http::extract::parse_json;
@@ -26,8 +25,10 @@ use serde_json::Value;
 
 use crate::idempotency::{Keyed, canonical_json, idempotency_key, key_reused};
 use crate::payments::Payments;
-use crate::quote::{QuoteBody, QuoteItem, Quoting};
-use crate::quote_token::SignedQuote;
+
+pub mod cart;
+use crate::pricing::SignedQuote;
+use crate::pricing::{QuoteBody, QuoteItem, Quoting};
 
 #[derive(Clone)]
 pub struct Orders {
@@ -88,7 +89,7 @@ struct PlaceBody {
     coupon: Option<String>,
     #[schema(value_type = cy_domain::AddressId)]
     address_id: String,
-    #[schema(value_type = cy_domain::order::PaymentProvider)]
+    #[schema(value_type = cy_domain::payment::PaymentProvider)]
     payment_provider: String,
 }
 

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Address, Error, ErrorCode, Money, OrderId, ProductId, Timestamp, UserId};
+use crate::actor::Actor;
+use crate::{Error, ErrorCode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -63,17 +64,6 @@ impl OrderStatus {
             OrderStatus::Cancelled | OrderStatus::PaymentFailed | OrderStatus::Returned | OrderStatus::Refunded
         )
     }
-}
-
-/// Who makes a move.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Actor {
-    Customer,
-    Seller,
-    Admin,
-    /// Scheduled jobs (reservation expiry) and payment webhooks.
-    System,
 }
 
 use Actor::{Admin, Customer, Seller, System};
@@ -149,122 +139,6 @@ pub fn retakes_stock(from: OrderStatus, to: OrderStatus) -> bool {
 
 /// How long an unpaid order holds its stock (contract: 15 minutes).
 pub const RESERVATION_SECS: i64 = 15 * 60;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentProvider {
-    Stripe,
-    Razorpay,
-    Paypal,
-}
-
-impl PaymentProvider {
-    pub const ALL: [PaymentProvider; 3] = [PaymentProvider::Stripe, PaymentProvider::Razorpay, PaymentProvider::Paypal];
-
-    /// The provider's name as the contract spells it (`payment_provider`, webhook paths).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentProvider::Stripe => "stripe",
-            PaymentProvider::Razorpay => "razorpay",
-            PaymentProvider::Paypal => "paypal",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, Error> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == raw)
-            .ok_or_else(|| Error::bad_request("must be stripe, razorpay or paypal"))
-    }
-}
-
-/// One line of an order: what was bought from whom, at the price it was sold for.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct OrderLine {
-    pub product_id: ProductId,
-    pub seller_id: UserId,
-    pub title: String,
-    pub quantity: u32,
-    pub customizations: serde_json::Value,
-    pub unit_price: Money,
-    pub customization_total: Money,
-    pub line_total: Money,
-    pub discount: Money,
-    pub tax: Money,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Tracking {
-    pub carrier: String,
-    pub number: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-}
-
-/// An order as stored: one checkout, lines from one or more sellers, priced once.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Order {
-    pub id: OrderId,
-    pub customer_id: UserId,
-    pub status: OrderStatus,
-    pub lines: Vec<OrderLine>,
-    pub subtotal: Money,
-    pub discount: Money,
-    pub shipping: Money,
-    pub tax: Money,
-    pub total: Money,
-    /// The delivery address as it was when the order was placed.
-    pub address: Address,
-    pub payment_provider: PaymentProvider,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quote_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracking: Option<Tracking>,
-    /// The money side: the provider's reference once the payment is opened, what was
-    /// collected and refunded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment: Option<crate::payment::Payment>,
-    /// When an unpaid order gives its stock back.
-    pub reserved_until: Timestamp,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub version: u64,
-}
-
-impl Order {
-    /// The sellers with lines in this order.
-    pub fn sellers(&self) -> Vec<UserId> {
-        let mut sellers: Vec<UserId> = self.lines.iter().map(|l| l.seller_id.clone()).collect();
-        sellers.sort();
-        sellers.dedup();
-        sellers
-    }
-
-    /// Units per product (a product may appear on several lines with different customisations).
-    pub fn units_by_product(&self) -> Vec<(ProductId, i64)> {
-        let mut units: Vec<(ProductId, i64)> = Vec::new();
-        for line in &self.lines {
-            match units.iter_mut().find(|(p, _)| *p == line.product_id) {
-                Some((_, n)) => *n += i64::from(line.quantity),
-                None => units.push((line.product_id.clone(), i64::from(line.quantity))),
-            }
-        }
-        units
-    }
-}
-
-/// One entry of an order's timeline: every status change, who made it, why.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TimelineEntry {
-    pub at: Timestamp,
-    pub actor: Actor,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor_id: Option<UserId>,
-    pub from: Option<OrderStatus>,
-    pub to: OrderStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
 
 #[cfg(test)]
 mod tests {

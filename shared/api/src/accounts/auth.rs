@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::accounts::{Accounts, Registration, TokenPair};
+use crate::accounts::service::{Accounts, Registration, TokenPair};
 use crate::idempotency::{canonical_body, idempotency_key};
 
 /// This function's operations, for the OpenAPI document.
