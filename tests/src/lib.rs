@@ -7,8 +7,10 @@ use axum::Router;
 use axum::body::Body;
 use cy_data::audit::AuditRecord;
 use cy_domain::account::{AddressLine, Locality, PostalCode};
+use cy_domain::order::Order;
+use cy_domain::payment::PaymentProvider;
 use cy_domain::{
-    Address, AddressDraft, AddressId, CountryCode, Email, PersonName, Role, SessionId, Timestamp, User, UserId,
+    Address, AddressDraft, AddressId, CountryCode, Email, OrderId, PersonName, Role, SessionId, Timestamp, User, UserId,
 };
 use cy_http::JwtKeys;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -20,6 +22,8 @@ pub use customiseyou_local::Local;
 
 /// The JWT secret of test runtimes, so tests can mint expired or forged tokens.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// A data key (AES-256, base64) for services built by hand in tests.
+pub const TEST_DATA_KEY: &str = "dGVzdC1kYXRhLWtleS10ZXN0LWRhdGEta2V5LTAxMjM=";
 pub const ADMIN_EMAIL: &str = "admin@test.customiseyou.local";
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
@@ -57,6 +61,15 @@ impl TestApp {
     }
 
     pub async fn with_demo(demo_data: bool) -> TestApp {
+        Self::configured(demo_data, None).await
+    }
+
+    /// A runtime with these order rules (a short return window, a small unpaid-order limit).
+    pub async fn with_rules(rules: cy_api::orders::OrderRules) -> TestApp {
+        Self::configured(false, Some(rules)).await
+    }
+
+    async fn configured(demo_data: bool, order_rules: Option<cy_api::orders::OrderRules>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = customiseyou_local::LocalConfig {
             data_dir: dir.path().to_path_buf(),
@@ -66,6 +79,7 @@ impl TestApp {
             demo_data,
             public_url: "http://127.0.0.1:3000".to_owned(),
             quote_secret: Some("test-quote-secret-test-quote-secret-0123".to_owned()),
+            order_rules,
         };
         let local = customiseyou_local::start(config).await.expect("local runtime starts");
         TestApp { local, _dir: dir }
@@ -77,6 +91,11 @@ impl TestApp {
 
     pub fn store(&self) -> Arc<dyn cy_data::Store> {
         self.local.store.clone()
+    }
+
+    /// The order sweeps over this runtime (what `POST /dev/jobs/order-sweeps` runs).
+    pub fn sweeps(&self) -> cy_api::jobs::Sweeps {
+        self.local.services.sweeps()
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {
@@ -100,6 +119,36 @@ impl TestApp {
     pub async fn login(&self, email: &str, password: &str) -> Answer {
         let body = serde_json::json!({"email": email, "password": password});
         self.call(Method::POST, "/auth/login", None, Some(body)).await
+    }
+
+    /// The admin's access token.
+    pub async fn admin(&self) -> String {
+        token(&self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.body, "access_token")
+    }
+
+    /// The order as stored.
+    pub async fn stored(&self, id: &OrderId) -> Order {
+        cy_data::orders::get_order(self.store().as_ref(), id).await.expect("read").expect("the order")
+    }
+
+    /// Delivers `event_type` for order `id` as its provider would: the body it would send now,
+    /// signed with the secrets this runtime verifies, through the router.
+    pub async fn deliver(&self, provider: PaymentProvider, event_type: &str, id: &OrderId) -> Answer {
+        let order = self.stored(id).await;
+        let facts = customiseyou_local::webhooks::facts(&order, &self.local.simulator).expect("facts");
+        let body = customiseyou_local::webhooks::event_body(provider, event_type, &facts, None).expect("a body");
+        self.send(self.local.webhook_signer.request(provider, body).expect("signed")).await
+    }
+
+    /// The order's events still in the outbox (tests start no relay), oldest first.
+    pub async fn outbox(&self, id: &OrderId) -> Vec<cy_data::orders::OutboxEvent> {
+        let q = cy_data::Query::table(cy_data::keys::OUTBOX_PARTITION).limit(1000);
+        let page = self.store().query(&q).await.expect("outbox");
+        page.items
+            .iter()
+            .map(|i| i.record::<cy_data::orders::OutboxEvent>().expect("an event"))
+            .filter(|e| &e.order_id == id)
+            .collect()
     }
 }
 

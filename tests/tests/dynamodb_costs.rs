@@ -88,8 +88,15 @@ async fn a_product_page_costs_one_request_and_a_quote_one_batch_read() {
     let tax = TaxRules { rules: vec![TaxRule { category: None, country: CountryCode::parse("IN").ok(), bps: 1800 }] };
     records::save_tax_rules(shared.as_ref(), &tax, Vec::new()).await.unwrap();
     let code = format!("COST{}", &ulid::Ulid::new().to_string()[20..]);
-    let coupon =
-        Coupon { code: code.clone(), value: CouponValue::Percent { bps: 500 }, min_order: None, expires_at: None };
+    let coupon = Coupon {
+        code: code.clone(),
+        value: CouponValue::Percent { bps: 500 },
+        min_order: None,
+        expires_at: None,
+        max_redemptions: None,
+        per_customer_limit: None,
+        redemptions: 0,
+    };
     records::create_coupon(shared.as_ref(), &coupon, Vec::new()).await.unwrap();
     let now = Timestamp::now();
     let customer = User {

@@ -83,6 +83,8 @@ async fn the_document_is_served_and_names_every_operation_the_routers_serve() {
         ("PUT", "/orders/{id}/status"),
         ("POST", "/orders/{id}/cancel"),
         ("GET", "/orders/{id}/timeline"),
+        ("POST", "/orders/{id}/returns"),
+        ("GET", "/seller/orders"),
         ("GET", "/me/cart"),
         ("POST", "/webhooks/stripe"),
         ("POST", "/webhooks/razorpay"),

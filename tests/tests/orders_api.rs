@@ -1,8 +1,6 @@
 //! Orders end to end: never oversell, never create two orders for one checkout, and move only
 //! along the lifecycle — through the local runtime's router on the embedded store.
 
-use std::sync::Arc;
-
 use cy_domain::order::{Actor, OrderStatus};
 use cy_domain::{OrderId, Timestamp};
 use cy_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, Shop, TestApp, json_request, send, shop, token};
@@ -153,7 +151,7 @@ async fn the_lifecycle_moves_only_along_its_table_and_keeps_a_timeline() {
     // The payment arrives (the payments issue's webhook makes this move).
     let store = shop.app.store();
     let order = cy_data::orders::get_order(store.as_ref(), &OrderId::parse(&id).unwrap()).await.unwrap().unwrap();
-    cy_data::orders::move_order(store.as_ref(), &order, OrderStatus::Paid, Actor::System, None, None, None)
+    cy_data::orders::move_order(store.as_ref(), &order, OrderStatus::Paid, Actor::System, None, None)
         .await
         .unwrap()
         .unwrap();
@@ -199,7 +197,7 @@ async fn the_lifecycle_moves_only_along_its_table_and_keeps_a_timeline() {
         .assert_error(404, "not_found");
     let seen_by_seller = shop.app.call(Method::GET, &format!("/orders/{id}"), Some(&shop.seller), None).await;
     assert_eq!(seen_by_seller.body["lines"].as_array().unwrap().len(), 1);
-    assert_eq!(seen_by_seller.body["tracking"]["number"], "BD123");
+    assert_eq!(seen_by_seller.body["fulfilments"][0]["tracking"]["number"], "BD123");
 }
 
 #[tokio::test]
@@ -242,18 +240,10 @@ async fn expiry_and_a_concurrent_payment_never_both_win() {
             for id in ids {
                 let order = cy_data::orders::get_order(store.as_ref(), &id).await.unwrap().unwrap();
                 if order.status == OrderStatus::PendingPayment
-                    && cy_data::orders::move_order(
-                        store.as_ref(),
-                        &order,
-                        OrderStatus::Paid,
-                        Actor::System,
-                        None,
-                        None,
-                        None,
-                    )
-                    .await
-                    .unwrap()
-                    .is_some()
+                    && cy_data::orders::move_order(store.as_ref(), &order, OrderStatus::Paid, Actor::System, None, None)
+                        .await
+                        .unwrap()
+                        .is_some()
                 {
                     paid += 1;
                 }
@@ -262,8 +252,12 @@ async fn expiry_and_a_concurrent_payment_never_both_win() {
         }
     };
     let sweeps = (0..3).map(|_| {
-        let store: Arc<dyn cy_data::Store> = store.clone();
-        async move { cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap().len() }
+        let sweeps = shop.app.sweeps();
+        async move {
+            let report = sweeps.reservations(later).await;
+            assert_eq!((report.failed, report.set_aside), (0, 0), "{report:?}");
+            report.done
+        }
     });
     let (paid, released) = tokio::join!(pay_all, futures::future::join_all(sweeps));
     let released: usize = released.iter().sum();
@@ -279,7 +273,7 @@ async fn expiry_and_a_concurrent_payment_never_both_win() {
     assert_eq!(counted, (paid, released));
     assert_eq!(stock_of(&shop).await, 2 * released as i64, "released orders gave back exactly their units");
     // Running the sweep again changes nothing.
-    assert!(cy_data::orders::expire_reservations(store.as_ref(), later).await.unwrap().is_empty());
+    assert_eq!(shop.app.sweeps().reservations(later).await.done, 0);
 }
 
 /// A publisher that refuses everything: nothing may be removed from the outbox then.
@@ -384,54 +378,47 @@ async fn the_cart_checks_lines_by_the_quote_rules_and_shows_todays_prices() {
     shop.app.call(Method::GET, "/me/cart", Some(&shop.seller), None).await.assert_error(403, "forbidden");
 }
 
+/// A failed payment keeps the order's stock until its reservation ends (the buyer may retry with
+/// the provider, and a retry that succeeds pays it); then the sweep cancels it, giving the stock
+/// back and closing its payment.
 #[tokio::test]
-async fn a_payment_that_succeeds_after_failing_retakes_the_stock_or_is_refused() {
-    let shop = shop(2).await;
+async fn a_failed_payment_keeps_its_stock_until_the_reservation_ends() {
+    let shop = shop(4).await;
     let store = shop.app.store();
-    let (buyer, address) = customer(&shop.app).await;
-    let placed =
-        shop.app.call(Method::POST, "/orders", Some(&buyer), Some(order_body(&shop.product, &address, 2))).await;
-    let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (buyer, address) = customer(&shop.app).await;
+        let placed =
+            shop.app.call(Method::POST, "/orders", Some(&buyer), Some(order_body(&shop.product, &address, 2))).await;
+        ids.push(OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap());
+    }
     let get = |id: OrderId| {
         let store = store.clone();
         async move { cy_data::orders::get_order(store.as_ref(), &id).await.unwrap().unwrap() }
     };
-    let failed = cy_data::orders::move_order(
-        store.as_ref(),
-        &get(id.clone()).await,
-        OrderStatus::PaymentFailed,
-        Actor::System,
-        None,
-        None,
-        None,
-    )
-    .await
-    .unwrap();
-    assert!(failed.is_some());
-    assert_eq!(stock_of(&shop).await, 2, "a failed payment gives the units back");
-    // Someone else buys them.
-    let (other, other_address) = customer(&shop.app).await;
-    assert_eq!(
-        shop.app
-            .call(Method::POST, "/orders", Some(&other), Some(order_body(&shop.product, &other_address, 2)))
-            .await
-            .status,
-        StatusCode::CREATED
-    );
-    // The first payment now succeeds after all: it cannot take units that are gone.
-    let late = cy_data::orders::move_order(
-        store.as_ref(),
-        &get(id.clone()).await,
-        OrderStatus::Paid,
-        Actor::System,
-        None,
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(late.unwrap_err().code, cy_domain::ErrorCode::OutOfStock);
-    assert_eq!(get(id).await.status, OrderStatus::PaymentFailed);
-    assert_eq!(stock_of(&shop).await, 0, "never oversold");
+    for id in &ids {
+        let order = get(id.clone()).await;
+        let failed =
+            cy_data::orders::move_order(store.as_ref(), &order, OrderStatus::PaymentFailed, Actor::System, None, None)
+                .await
+                .unwrap();
+        assert_eq!(failed.unwrap().status, OrderStatus::PaymentFailed);
+    }
+    assert_eq!(stock_of(&shop).await, 0, "a failed payment keeps its units reserved");
+    // The first buyer retries and pays; the second does not.
+    let retried = get(ids[0].clone()).await;
+    cy_data::orders::move_order(store.as_ref(), &retried, OrderStatus::Paid, Actor::System, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stock_of(&shop).await, 0, "paying after a failure takes nothing twice");
+    let report = shop.app.sweeps().reservations(Timestamp::now()).await;
+    assert_eq!(report.done, 0, "not before the reservation ends");
+    let report = shop.app.sweeps().reservations(Timestamp::now().plus_secs(16 * 60)).await;
+    assert_eq!(report.done, 1, "{report:?}");
+    assert_eq!(get(ids[0].clone()).await.status, OrderStatus::Paid);
+    assert_eq!(get(ids[1].clone()).await.status, OrderStatus::Cancelled);
+    assert_eq!(stock_of(&shop).await, 2, "the unpaid order's units are back");
 }
 
 #[tokio::test]

@@ -32,7 +32,9 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
     let quoting = Quoting::new(store.clone(), keys.clone(), signer);
     let quoting_for_costs = quoting.clone();
     let payments = Arc::new(cy_payments::SimulatedPayments::new(b"payments", "http://127.0.0.1"));
-    let router = cy_http::finish(cy_api::orders::router(Orders { store: store.clone(), keys, quoting, payments }));
+    let data_key = Arc::new(cy_api::sealed::DataKey::from_base64(cy_tests::TEST_DATA_KEY).unwrap());
+    let orders = Orders { store: store.clone(), keys, quoting, payments, data_key, rules: Default::default() };
+    let router = cy_http::finish(cy_api::orders::router(orders));
 
     let now = Timestamp::now();
     let product = Product {
@@ -160,7 +162,7 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
     assert_eq!(outcomes.iter().filter(|o| **o == "duplicate").count(), 9, "{outcomes:?}");
     let paid = cy_data::orders::get_order(store.as_ref(), &order).await.unwrap().unwrap();
     assert_eq!(paid.status, cy_domain::order::OrderStatus::Paid);
-    let (timeline, _) = cy_data::orders::timeline(store.as_ref(), &order, 10, None).await.unwrap();
+    let (timeline, _) = cy_data::orders::timeline(store.as_ref(), &order, None, 10, None).await.unwrap();
     assert_eq!(timeline.len(), 2, "created, paid");
     let before = dynamo.calls();
     let again = send(hooks, delivery()).await;

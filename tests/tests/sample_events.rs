@@ -120,8 +120,9 @@ async fn the_schedule_and_stream_events_run_through_their_handlers() {
     let schedule = std::fs::read_to_string(dir.join("order-expiry-schedule.json")).unwrap();
     let schedule: aws_lambda_events::event::eventbridge::EventBridgeEvent =
         serde_json::from_str(&schedule).expect("an EventBridge event");
-    let swept = cy_api::jobs::on_expiry_schedule(&app.local.services.webhooks.payments, schedule).await.unwrap();
-    assert_eq!(swept, serde_json::json!({"released": 0, "refunds_sent": 0}));
+    let swept = cy_api::jobs::on_expiry_schedule(&app.sweeps(), schedule).await.unwrap();
+    let nothing = serde_json::json!({"done": 0, "failed": 0, "set_aside": 0});
+    assert_eq!(swept, serde_json::json!({"reservations": nothing, "refunds": nothing, "completions": nothing}));
 
     let stream = std::fs::read_to_string(dir.join("outbox-relay-stream.json")).unwrap();
     let stream: aws_lambda_events::event::dynamodb::Event =

@@ -1,6 +1,5 @@
-//! Lambda `order-expiry`, on an EventBridge schedule (reservation and refund sweeps):
-//! configuration, clients, handler, run.
-//! The job lives in `cy_api::jobs`.
+//! Lambda `order-expiry`, on an EventBridge schedule (the order sweeps: reservations, refunds,
+//! completions): configuration, clients, handler, run. The jobs live in `cy_api::jobs`.
 
 use std::sync::Arc;
 
@@ -12,12 +11,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     cy_http::telemetry::init();
     let store = Arc::new(cy_store_dynamodb::DynamoStore::from_env().await?);
     let gateway = cy_api::payments::gateway_from_env()?;
-    let payments = cy_api::payments::Payments { store, gateway };
+    let sweeps = cy_api::jobs::Sweeps { payments: cy_api::payments::Payments { store, gateway } };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| {
-        let payments = payments.clone();
-        async move {
-            cy_api::jobs::on_expiry_schedule(&payments, event.payload).await.map_err(lambda_runtime::Error::from)
-        }
+        let sweeps = sweeps.clone();
+        async move { cy_api::jobs::on_expiry_schedule(&sweeps, event.payload).await.map_err(lambda_runtime::Error::from) }
     }))
     .await
 }

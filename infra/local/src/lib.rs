@@ -6,6 +6,7 @@
 //! route, provider simulators as ports.
 
 pub mod demo;
+pub mod jobs;
 pub mod uploads;
 pub mod webhooks;
 
@@ -18,7 +19,8 @@ use base64::Engine;
 use cy_api::Accounts;
 use cy_api::accounts::Registration;
 use cy_api::catalog::Catalog;
-use cy_api::orders::Orders;
+use cy_api::jobs::Sweeps;
+use cy_api::orders::{OrderRules, Orders};
 use cy_api::payments::{Payments, WebhookSecrets, Webhooks};
 use cy_api::pricing::Quoting;
 use cy_api::pricing::token::QuoteSigner;
@@ -47,6 +49,8 @@ pub struct LocalConfig {
     pub public_url: String,
     /// `QUOTE_SECRET`; when absent one is made once and kept in the data dir.
     pub quote_secret: Option<String>,
+    /// `RETURN_WINDOW_SECS`, `MAX_UNPAID_ORDERS`; when absent, from the environment.
+    pub order_rules: Option<OrderRules>,
 }
 
 impl LocalConfig {
@@ -63,6 +67,7 @@ impl LocalConfig {
             demo_data,
             public_url,
             quote_secret: var("QUOTE_SECRET"),
+            order_rules: None,
         }
     }
 }
@@ -123,7 +128,8 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         Ok(raw) => cy_api::sealed::DataKey::from_base64(&raw)?,
         Err(_) => cy_api::sealed::DataKey::from_base64(&kept_secret(&config.data_dir, "data-key")?)?,
     };
-    let accounts = Accounts::new(store.clone(), keys.clone()).with_data_key(Arc::new(data_key));
+    let data_key = Arc::new(data_key);
+    let accounts = Accounts::new(store.clone(), keys.clone()).with_data_key(data_key.clone());
     let files = Arc::new(LocalFiles::new(
         config.data_dir.join("files"),
         config.public_url.clone(),
@@ -145,7 +151,17 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         SimulatedPayments::new(kept_secret(&config.data_dir, "payments-secret")?.as_bytes(), config.public_url.clone())
             .reporting_refunds(refunds_tx),
     );
-    let orders = Orders { store: store.clone(), keys, quoting: quoting.clone(), payments: simulator.clone() };
+    let orders = Orders {
+        store: store.clone(),
+        keys: keys.clone(),
+        quoting: quoting.clone(),
+        payments: simulator.clone(),
+        data_key,
+        rules: match config.order_rules {
+            Some(rules) => rules,
+            None => OrderRules::from_env()?,
+        },
+    };
     let webhook_signer = webhooks::WebhookSigner::load(&config.data_dir)?;
     // Verified as on AWS (every configured Stripe secret while one is rolled, the configured
     // tolerance); what is not configured is the signer's kept secret.
@@ -171,7 +187,8 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
     let services = Services { accounts, catalog, quoting, orders, files, events: LocalQueue::new(), webhooks };
-    let dev = webhooks::dev_router(store.clone(), simulator.clone(), services.webhooks.payments.clone());
+    let dev = webhooks::dev_router(store.clone(), simulator.clone(), services.webhooks.payments.clone())
+        .merge(jobs::router(keys, services.sweeps()));
     let router = router(&services).merge(dev);
     Ok(Local {
         router,
@@ -213,6 +230,13 @@ pub struct Services {
     pub webhooks: Webhooks,
 }
 
+impl Services {
+    /// The scheduled sweeps over this runtime's store and simulated providers.
+    pub fn sweeps(&self) -> Sweeps {
+        Sweeps { payments: self.webhooks.payments.clone() }
+    }
+}
+
 /// Every HTTP function's router on one, plus `GET /health` and the local upload endpoint that
 /// stands in for S3.
 pub fn router(services: &Services) -> Router {
@@ -222,8 +246,7 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::accounts::users::router(services.accounts.clone()))
         .merge(cy_api::catalog::router(services.catalog.clone()))
         .merge(cy_api::pricing::router(services.quoting.clone()))
-        .merge(cy_api::orders::router(services.orders.clone()))
-        .merge(cy_api::orders::cart::router(services.orders.clone()))
+        .merge(cy_api::orders::with_cart(services.orders.clone()))
         .merge(cy_api::payments::router(services.webhooks.clone()))
         .merge(cy_api::openapi::router())
         .merge(uploads::router(services.files.clone()));
@@ -233,9 +256,9 @@ pub fn router(services: &Services) -> Router {
 /// How often the local relay publishes outbox events (the table stream's stand-in).
 pub const RELAY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// How often the local runtime releases expired reservations (the EventBridge schedule's
-/// stand-in).
-pub const EXPIRY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often the local runtime runs the order sweeps (the EventBridge schedule's stand-in):
+/// reservations, refunds, completions. `POST /dev/jobs/order-sweeps` runs them at once.
+pub const SWEEPS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Local {
     /// Starts what runs beside the API: the outbox relay, the reservation and refund sweeps,
@@ -261,21 +284,13 @@ impl Local {
                 }
             }
         });
-        let payments = self.services.webhooks.payments.clone();
+        let sweeps = self.services.sweeps();
         self.tasks.spawn(async move {
-            let mut every = tokio::time::interval(EXPIRY_SWEEP_EVERY);
+            let mut every = tokio::time::interval(SWEEPS_EVERY);
             loop {
                 every.tick().await;
-                match payments.sweep_refunds().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(sent = n, "refunds sent"),
-                    Err(e) => tracing::warn!(error = %e, "refund sweep failed; retrying next tick"),
-                }
-                match payments.expire_reservations(cy_domain::Timestamp::now()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(released = n, "expired unpaid orders"),
-                    Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next tick"),
-                }
+                let report = sweeps.run_all(cy_domain::Timestamp::now()).await;
+                tracing::debug!(%report, "scheduled sweeps");
             }
         });
     }

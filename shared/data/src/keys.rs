@@ -20,7 +20,7 @@
 //! | seller shipping   | `SELLER#<seller>`    | `SHIPPING`          |                           |
 //! | platform settings | `SETTINGS`           | `PLATFORM`, `TAX`   |                           |
 //! | coupon            | `COUPON#<CODE>`      | `COUPON`            |                           |
-//! | order             | `ORDER#<order>`      | `DETAILS`           | `RESERVED` / `<until>#<order>` while unpaid; GSI2 `ORDERS` / `<order>` |
+//! | order             | `ORDER#<order>`      | `DETAILS`           | `RESERVED` / `<until>#<order>` while unpaid, else `COMPLETIONS` / `<due>#<order>` while a part is delivered; GSI2 `ORDERS` / `<order>` |
 //! | order timeline    | `ORDER#<order>`      | `TIMELINE#<event>`  |                           |
 //! | customer's order  | `USER#<customer>`    | `ORDER#<order>`     |                           |
 //! | seller's order    | `SELLER#<seller>`    | `ORDER#<order>`     |                           |
@@ -31,6 +31,10 @@
 //! | provider event    | `PEVT#<provider>#<event id>` | `PEVT`      |                           |
 //! | payment flag      | `PAYMENT_FLAGS`      | `<flag id>`         |                           |
 //! | refund to send    | `REFUNDS_DUE`        | `<refund id>`       |                           |
+//! | unpaid orders     | `USER#<customer>`    | `UNPAID_ORDERS`     |                           |
+//! | coupon use        | `COUPON#<CODE>`      | `USER#<customer>`   |                           |
+//! | sweep failure     | `SWEEP_FAILURES#<sweep>` | `<subject>#<hour>` | (TTL 2 h)               |
+//! | set aside         | `SET_ASIDE`          | `<sweep>#<subject>` |                           |
 
 use cy_domain::payment::PaymentProvider;
 use cy_domain::product::CategoryId;
@@ -206,8 +210,10 @@ pub fn coupon(code: &str) -> Key {
     Key::new(format!("COUPON#{}", code.to_uppercase()), "COUPON")
 }
 
+pub const ORDER_PARTITION_PREFIX: &str = "ORDER#";
+
 pub fn order_partition(id: &OrderId) -> String {
-    format!("ORDER#{id}")
+    format!("{ORDER_PARTITION_PREFIX}{id}")
 }
 
 /// An order: one item, so reading it and moving it are one request each.
@@ -232,17 +238,35 @@ pub fn seller_order(seller: &UserId, order: &OrderId) -> Key {
     Key::new(seller_partition(seller), format!("{ORDER_PREFIX}{order}"))
 }
 
-/// Unpaid orders by the time their reservation ends, for the expiry sweep (GSI1).
 /// Every order, newest first, for admins: GSI2 over the order items themselves, so it costs no
 /// write of its own (it may lag a moment behind a change).
 pub const ALL_ORDERS: Index = Index::Gsi2;
 pub const ALL_ORDERS_PK: &str = "ORDERS";
 
+/// Unpaid orders by the time their reservation ends, for the reservation sweep (GSI1).
 pub const RESERVATIONS: Index = Index::Gsi1;
 pub const RESERVATIONS_PK: &str = "RESERVED";
 
-pub fn reservation_sort_value(until: Timestamp, order: &OrderId) -> String {
-    format!("{:012}#{order}", until.unix().max(0))
+/// Orders with a delivered part, by when the earliest such part's return window ends, for the
+/// completion sweep (GSI1: an order is never unpaid and delivered at once).
+pub const COMPLETIONS: Index = Index::Gsi1;
+pub const COMPLETIONS_PK: &str = "COMPLETIONS";
+
+/// The sort value of an order on a due list: when it is due (12-digit epoch seconds, so the
+/// order is numeric), then the order id.
+pub fn due_sort_value(due: Timestamp, order: &OrderId) -> String {
+    format!("{:012}#{order}", due.unix().max(0))
+}
+
+/// How many unpaid orders a customer holds (a counter raised under its limit when one is
+/// placed, lowered when one is paid or called off).
+pub fn unpaid_orders(customer: &UserId) -> Key {
+    Key::new(user_partition(customer), "UNPAID_ORDERS")
+}
+
+/// How many standing orders of one customer use a coupon (its per-customer limit).
+pub fn coupon_use(code: &str, customer: &UserId) -> Key {
+    Key::new(format!("COUPON#{}", code.to_uppercase()), format!("USER#{customer}"))
 }
 
 /// A client's idempotency key, scoped to the caller and hashed (any characters, bounded size).
@@ -290,5 +314,23 @@ pub fn payment_flag(id: &FlagId) -> Key {
 pub const REFUNDS_DUE_PARTITION: &str = "REFUNDS_DUE";
 
 pub fn refund_due(id: &RefundId) -> Key {
-    Key::new(REFUNDS_DUE_PARTITION, id.as_str())
+    refund_due_raw(id.as_str())
+}
+
+/// A due entry by its key as stored (one that no longer reads as a refund id, to remove it).
+pub fn refund_due_raw(sort_key: &str) -> Key {
+    Key::new(REFUNDS_DUE_PARTITION, sort_key)
+}
+
+/// A subject's failures on a sweep within one hour (the hour is in the key, so a count starts
+/// afresh every hour; TTL cleans up).
+pub fn sweep_failure(sweep: &str, subject: &str, at: Timestamp) -> Key {
+    Key::new(format!("SWEEP_FAILURES#{sweep}"), format!("{subject}#{}", at.unix().max(0) / 3600))
+}
+
+/// What the sweeps gave up on, for admins: one record per sweep and subject.
+pub const SET_ASIDE_PARTITION: &str = "SET_ASIDE";
+
+pub fn set_aside(sweep: &str, subject: &str) -> Key {
+    Key::new(SET_ASIDE_PARTITION, format!("{sweep}#{subject}"))
 }

@@ -7,9 +7,9 @@
 //! moment — fails on the claim and changes nothing; a delivery racing another change of the
 //! same order fails on the order's version, re-reads and decides again.
 
-use cy_domain::order::{Order, OrderStatus};
+use cy_domain::order::{Actor, Order};
 use cy_domain::payment::{Payment, PaymentProvider, ProviderEvent, ProviderEventKind, RefundState};
-use cy_domain::settlement::{Decision, PaymentChange, decide, refund_instead};
+use cy_domain::settlement::{Decision, PaymentChange, decide};
 use cy_domain::{Error, FlagId, OrderId, RefundId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -118,25 +118,32 @@ fn ref_write(provider: PaymentProvider, id: &str, order: &OrderId) -> Result<Wri
 }
 
 /// Records the reference of the payment just opened for `order` (and which order that
-/// reference belongs to), unless a payment is recorded already. Returns the order as stored.
-pub async fn record_payment_reference(store: &dyn Store, order: &Order, reference: &str) -> Result<Order, Error> {
+/// reference belongs to), unless a payment is recorded already, with `also(order as recorded)`
+/// in the same transaction (the first answer kept on the order's idempotency claim). Returns
+/// the order as stored, and whether this call recorded it.
+pub async fn record_payment_reference(
+    store: &dyn Store,
+    order: &Order,
+    reference: &str,
+    also: &(dyn Fn(&Order) -> Result<Vec<WriteOp>, Error> + Sync),
+) -> Result<(Order, bool), Error> {
     let mut current = order.clone();
     for _ in 0..5 {
         if current.payment.is_some() {
-            return Ok(current);
+            return Ok((current, false));
         }
         let payment = Payment::opened(reference.to_owned(), current.total.currency);
         let update = Update::new(keys::order(&current.id))
             .set("payment", serde_json::to_value(&payment).map_err(|_| Error::internal())?)
             .set("version", current.version + 1)
             .when(Condition::equals("version", current.version).and(Condition::LacksAttr("payment".into())));
-        let ops = vec![WriteOp::Update(update), ref_write(current.payment_provider, reference, &current.id)?];
+        let mut recorded = current.clone();
+        recorded.payment = Some(payment);
+        recorded.version += 1;
+        let mut ops = vec![WriteOp::Update(update), ref_write(current.payment_provider, reference, &current.id)?];
+        ops.extend(also(&recorded)?);
         match store.transact(ops).await {
-            Ok(()) => {
-                current.payment = Some(payment);
-                current.version += 1;
-                return Ok(current);
-            }
+            Ok(()) => return Ok((recorded, true)),
             Err(e) if e.failed_op() == Some(0) => {
                 current = get_order(store, &current.id).await?.ok_or_else(Error::internal)?;
             }
@@ -216,20 +223,13 @@ pub async fn apply_provider_event(store: &dyn Store, event: &ProviderEvent) -> R
         let reason = format!("{} is not an event we act on", event.event_type);
         return Ok(EventOutcome::Nothing { reason, order: None });
     }
-    let mut unfulfillable = false;
     for _ in 0..8 {
         let now = Timestamp::now();
         let Some(order) = order_for_event(store, event).await? else {
             let reason = "no order of ours has this payment".to_owned();
             return flag(store, event, None, reason, now).await;
         };
-        let mut decision = decide(&order, event, now)?;
-        if unfulfillable
-            && let Decision::Apply(change) = &decision
-            && change.to == Some(OrderStatus::Paid)
-        {
-            decision = refund_instead(change.payment.clone(), now, "its stock was sold after its payment failed")?;
-        }
+        let decision = decide(&order, event, now)?;
         let change = match decision {
             Decision::Nothing(reason) => {
                 return match store.transact(vec![claim_write(event, Some(&order.id), "ignored", now)?]).await {
@@ -259,22 +259,20 @@ pub async fn apply_provider_event(store: &dyn Store, event: &ProviderEvent) -> R
         let mut after = order.clone();
         after.payment = Some(payment);
         if let Some(to) = to {
-            after.status = to;
+            // `decide` checked the move against the order's status; parts that cannot make it
+            // (a completed part when the rest is refunded) stay.
+            if let Err(e) = after.move_whole(to, Actor::System, now) {
+                tracing::info!(order_id = %order.id, to = to.as_str(), reason = %e.message, "no part of the order moves");
+            }
         }
-        let change = OrderChange {
-            after,
-            actor: cy_domain::order::Actor::System,
-            actor_id: None,
-            note: Some(note),
-            before_ops: vec![claim_write(event, Some(&order.id), "applied", now)?],
-            after_ops,
-        };
+        let mut change = OrderChange::new(after, Actor::System, None, Some(note));
+        change.before_ops = vec![claim_write(event, Some(&order.id), "applied", now)?];
+        change.after_ops = after_ops;
         match commit_change(store, &order, change).await? {
             Committed::Done(order) => return Ok(EventOutcome::Applied { order: *order, capture }),
             Committed::OtherOp(0) => return Ok(EventOutcome::Duplicate),
             Committed::OtherOp(_) => return Err(Error::internal()),
             Committed::Moved => continue,
-            Committed::OutOfStock(_) => unfulfillable = true,
         }
     }
     // Other changes of this order kept winning: the provider will deliver again.
@@ -362,18 +360,12 @@ pub async fn settle_refund_request(
         }
         let mut after = order.clone();
         after.payment = Some(payment);
-        let change = OrderChange {
-            after,
-            actor: cy_domain::order::Actor::System,
-            actor_id: None,
-            note: Some(note),
-            before_ops: vec![],
-            after_ops,
-        };
+        let mut change = OrderChange::new(after, Actor::System, None, Some(note));
+        change.after_ops = after_ops;
         match commit_change(store, &order, change).await? {
             Committed::Done(order) => return Ok(Some(*order)),
             Committed::Moved => continue,
-            Committed::OutOfStock(_) | Committed::OtherOp(_) => return Err(Error::internal()),
+            Committed::OtherOp(_) => return Err(Error::internal()),
         }
     }
     Err(Error::unavailable(1))
@@ -381,18 +373,24 @@ pub async fn settle_refund_request(
 
 /// Refunds recorded and not yet taken by their provider, oldest first.
 pub async fn refunds_due(store: &dyn QueryItems, limit: u32) -> Result<Vec<RefundDue>, Error> {
-    Ok(refunds_due_page(store, limit, None).await?.0)
+    let (entries, _) = refunds_due_page(store, limit, None).await?;
+    Ok(entries.into_iter().filter_map(Result::ok).collect())
 }
 
-/// A page of [`refunds_due`], after `cursor`.
+/// A page of [`refunds_due`], after `cursor`. An entry that does not read as one is returned as
+/// its key's refund id, so the sweep deals with it on its own instead of failing the page.
 pub async fn refunds_due_page(
     store: &dyn QueryItems,
     limit: u32,
     cursor: Option<Cursor>,
-) -> Result<(Vec<RefundDue>, Option<Cursor>), Error> {
+) -> Result<(Vec<Result<RefundDue, String>>, Option<Cursor>), Error> {
     let Page { items, next } =
         store.query(&Query::table(keys::REFUNDS_DUE_PARTITION).limit(limit).after(cursor)).await?;
-    Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
+    let entries = items
+        .iter()
+        .map(|item| item.record::<RefundDue>().map_err(|_| item.key().map(|k| k.sk).unwrap_or_default()))
+        .collect();
+    Ok((entries, next))
 }
 
 /// Flagged payment events, newest first.

@@ -24,6 +24,10 @@ pub enum ErrorCode {
     VersionConflict,
     IdempotencyKeyReused,
     AlreadyExists,
+    /// A customer holds as many unpaid orders as allowed.
+    TooManyUnpaidOrders,
+    /// A coupon reached its redemptions (in all, or for this customer) while the order was placed.
+    CouponExhausted,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
@@ -43,7 +47,9 @@ impl ErrorCode {
             | ErrorCode::InvalidTransition
             | ErrorCode::VersionConflict
             | ErrorCode::IdempotencyKeyReused
-            | ErrorCode::AlreadyExists => 409,
+            | ErrorCode::AlreadyExists
+            | ErrorCode::TooManyUnpaidOrders
+            | ErrorCode::CouponExhausted => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimited => 429,
@@ -64,6 +70,8 @@ impl ErrorCode {
             ErrorCode::VersionConflict => "version_conflict",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::TooManyUnpaidOrders => "too_many_unpaid_orders",
+            ErrorCode::CouponExhausted => "coupon_exhausted",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",

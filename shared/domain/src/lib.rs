@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod error;
 pub mod geo;
 pub mod ids;
+pub mod link;
 pub mod money;
 pub mod order;
 pub mod payment;

@@ -211,11 +211,30 @@ impl fmt::Display for Currency {
 }
 
 /// An amount of money in minor units (paise, cents) of one currency. Signed so that a discount
-/// or a refund can be expressed; constructors for prices refuse negatives.
+/// or a refund can be expressed; constructors for prices refuse negatives. Read from JSON only
+/// within [`MAX_AMOUNT`] and with no other fields, so no request body can carry an amount the
+/// arithmetic was not made for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "MoneyWire")]
 pub struct Money {
+    #[schema(minimum = -1_000_000_000_000_000i64, maximum = 1_000_000_000_000_000i64)]
     pub amount: i64,
     pub currency: Currency,
+}
+
+/// Money as JSON carries it, before its bounds are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoneyWire {
+    amount: i64,
+    currency: Currency,
+}
+
+impl TryFrom<MoneyWire> for Money {
+    type Error = String;
+    fn try_from(wire: MoneyWire) -> Result<Self, String> {
+        Money::new(wire.amount, wire.currency).map_err(|e| e.message)
+    }
 }
 
 /// The largest amount we accept anywhere: 10^15 minor units. Far above any real order and far
@@ -352,5 +371,19 @@ mod tests {
             assert!(Money::parse_decimal(bad, inr()).is_err(), "{bad:?}");
         }
         assert!(Money::parse_decimal("1.5", jpy).is_err());
+    }
+
+    #[test]
+    fn money_read_from_json_is_within_bounds_and_has_no_other_fields() {
+        let ok: Money = serde_json::from_str(r#"{"amount": -1000000000000000, "currency": "INR"}"#).unwrap();
+        assert_eq!(ok.amount, -MAX_AMOUNT);
+        for bad in [
+            r#"{"amount": 1000000000000001, "currency": "INR"}"#,
+            r#"{"amount": 9223372036854775807, "currency": "INR"}"#,
+            r#"{"amount": 1, "currency": "INR", "extra": 1}"#,
+            r#"{"amount": 1.5, "currency": "INR"}"#,
+        ] {
+            assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad}");
+        }
     }
 }

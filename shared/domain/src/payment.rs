@@ -136,6 +136,9 @@ pub struct Refund {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<RefundedLine>,
+    /// The seller whose part's shipping this refund includes (a part called off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_of: Option<UserId>,
     /// A cancellation: once confirmed, the order ends `refunded`.
     pub cancels_order: bool,
     pub requested_at: Timestamp,

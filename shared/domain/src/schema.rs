@@ -63,6 +63,16 @@ schema_of!(
 );
 
 schema_of!(
+    crate::link::HttpsUrl,
+    "HttpsUrl",
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("An absolute https URL with a host."))
+        .pattern(Some("^https://"))
+        .max_length(Some(crate::link::MAX_URL_LENGTH))
+        .into()
+);
+schema_of!(
     crate::catalog::MinorUnits,
     "MinorUnits",
     integer("An amount in minor units of the product's currency.", Some(0), Some(crate::money::MAX_AMOUNT))

@@ -77,6 +77,7 @@ fn automatic_refund(payment: &Payment, reason: &str, now: Timestamp) -> Result<R
         amount: payment.refundable()?,
         reason: reason.to_owned(),
         lines: Vec::new(),
+        shipping_of: None,
         cancels_order: true,
         requested_at: now,
         requested_by: Actor::System,
@@ -299,22 +300,69 @@ pub fn refund_instead(mut payment: Payment, now: Timestamp, reason: &str) -> Res
     Ok(Decision::Apply(Box::new(PaymentChange { to: None, payment, note, capture: false, flag: None })))
 }
 
-/// Whether `actor` may call off an order in `status` whose money was collected (which refunds
-/// it): the customer before processing starts, an admin any time before completion.
-pub fn may_cancel_with_refund(status: OrderStatus, actor: Actor) -> bool {
+/// Whether `actor` may call the whole `order` off once its money was collected (which refunds
+/// it): the customer until any part is processing, an admin any time before completion.
+pub fn may_cancel_with_refund(order: &Order, actor: Actor) -> bool {
     use OrderStatus::*;
     match actor {
-        Actor::Customer => status == Paid,
-        Actor::Admin => matches!(status, Paid | Processing | Shipped | Delivered | ReturnRequested | Returned),
+        Actor::Customer => order.status == Paid && order.customer_may_cancel(),
+        Actor::Admin => matches!(order.status, Paid | Processing | Shipped | Delivered | ReturnRequested | Returned),
         Actor::Seller | Actor::System => false,
     }
 }
 
-/// What a refund asks for: everything left (a cancellation) or units of some lines.
+/// What a refund asks for: everything left (a cancellation), units of some lines, or what is
+/// left of one seller's part.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RefundAsk {
     Everything,
     Lines(Vec<(usize, u32)>),
+    /// Every unit of `seller`'s lines not yet refunded, and that part's shipping when
+    /// `with_shipping` (a part called off; a return keeps the shipping, which was done).
+    Fulfilment {
+        seller: UserId,
+        with_shipping: bool,
+    },
+}
+
+/// Lines' refunds already asked for (not failed), as `(units, amount)` of line `index`.
+fn refunded_of_line(payment: &Payment, also: &[RefundedLine], index: usize) -> (u32, i64) {
+    let before = payment
+        .refunds
+        .iter()
+        .filter(|r| r.state != RefundState::Failed)
+        .flat_map(|r| r.lines.iter())
+        .chain(also.iter())
+        .filter(|l| l.line == index);
+    before.fold((0, 0), |(units, amount), l| (units + l.quantity, amount + l.amount.amount))
+}
+
+/// The refunds of `asked` units of lines: each line's price less its discount share plus its
+/// tax, pro rata, the last units taking what is left so the parts add up exactly. 400 naming
+/// `lines[n]` for a line or quantity the order does not have (left).
+fn plan_lines(order: &Order, payment: &Payment, asked: &[(usize, u32)]) -> Result<(Money, Vec<RefundedLine>), Error> {
+    let currency = order.total.currency;
+    let mut lines = Vec::new();
+    let mut total = Money::zero(currency);
+    for (n, &(index, quantity)) in asked.iter().enumerate() {
+        let field = format!("lines[{n}]");
+        let line = order.lines.get(index).ok_or_else(|| Error::invalid(&field, "the order has no such line"))?;
+        let (done_units, done_amount) = refunded_of_line(payment, &lines, index);
+        let left_units = line.quantity.saturating_sub(done_units);
+        if quantity == 0 || quantity > left_units {
+            return Err(Error::invalid(&field, format!("quantity must be 1 to {left_units} (units not yet refunded)")));
+        }
+        let charged = line.line_total.checked_sub(line.discount)?.checked_add(line.tax)?;
+        let part = if quantity == left_units {
+            charged.amount - done_amount
+        } else {
+            share_half_even(charged.amount, quantity, line.quantity)
+        };
+        let part = Money::non_negative(part, currency)?;
+        total = total.checked_add(part)?;
+        lines.push(RefundedLine { line: index, quantity, amount: part });
+    }
+    Ok((total, lines))
 }
 
 /// Plans a refund of `order` asked by `actor`: the refund and the payment holding it.
@@ -332,55 +380,40 @@ pub fn plan_refund(
         || Error::conflict(ErrorCode::InvalidTransition, "There is nothing paid left to refund on this order.");
     let Some(mut payment) = order.payment.clone().filter(|p| p.captured.is_some()) else { return Err(nothing()) };
     let refundable = payment.refundable()?;
-    let currency = order.total.currency;
-    let (amount, lines) = match ask {
-        RefundAsk::Everything => (refundable, Vec::new()),
+    let (amount, lines, shipping_of) = match ask {
+        RefundAsk::Everything => (refundable, Vec::new(), None),
         RefundAsk::Lines(asked) => {
             if asked.is_empty() {
                 return Err(Error::invalid("lines", "name at least one line"));
             }
-            let mut lines = Vec::new();
-            let mut total = Money::zero(currency);
-            for (n, &(index, quantity)) in asked.iter().enumerate() {
-                let field = format!("lines[{n}]");
-                let line =
-                    order.lines.get(index).ok_or_else(|| Error::invalid(&field, "the order has no such line"))?;
-                let before: Vec<&RefundedLine> = payment
-                    .refunds
-                    .iter()
-                    .filter(|r| r.state != RefundState::Failed)
-                    .flat_map(|r| r.lines.iter())
-                    .chain(lines.iter())
-                    .filter(|l| l.line == index)
-                    .collect();
-                let done_units: u32 = before.iter().map(|l| l.quantity).sum();
-                let done_amount: i64 = before.iter().map(|l| l.amount.amount).sum();
-                let left_units = line.quantity.saturating_sub(done_units);
-                if quantity == 0 || quantity > left_units {
-                    return Err(Error::invalid(
-                        &field,
-                        format!("quantity must be 1 to {left_units} (units not yet refunded)"),
-                    ));
-                }
-                // What the customer paid for the line: its price less its discount share plus
-                // its tax. The last units take what is left, so the parts add up exactly.
-                let charged = line.line_total.checked_sub(line.discount)?.checked_add(line.tax)?;
-                let part = if quantity == left_units {
-                    charged.amount - done_amount
-                } else {
-                    share_half_even(charged.amount, quantity, line.quantity)
-                };
-                let part = Money::non_negative(part, currency)?;
-                total = total.checked_add(part)?;
-                lines.push(RefundedLine { line: index, quantity, amount: part });
+            let (total, lines) = plan_lines(order, &payment, asked)?;
+            (total, lines, None)
+        }
+        RefundAsk::Fulfilment { seller, with_shipping } => {
+            let part =
+                order.fulfilment(seller).ok_or_else(|| Error::invalid("seller_id", "is not a seller of this order"))?;
+            let left: Vec<(usize, u32)> = part
+                .line_indexes
+                .iter()
+                .filter_map(|&i| {
+                    let quantity = order.lines.get(i)?.quantity;
+                    let left = quantity.saturating_sub(refunded_of_line(&payment, &[], i).0);
+                    (left > 0).then_some((i, left))
+                })
+                .collect();
+            let (mut total, lines) = plan_lines(order, &payment, &left)?;
+            let shipping_refunded = payment
+                .refunds
+                .iter()
+                .any(|r| r.state != RefundState::Failed && r.shipping_of.as_ref() == Some(seller));
+            let shipping = (*with_shipping && !shipping_refunded && part.shipping.amount > 0).then_some(part.shipping);
+            if let Some(shipping) = shipping {
+                total = total.checked_add(shipping)?;
             }
-            if total.amount > refundable.amount {
-                return Err(nothing());
-            }
-            (total, lines)
+            (total, lines, shipping.map(|_| seller.clone()))
         }
     };
-    if amount.amount <= 0 {
+    if amount.amount <= 0 || amount.amount > refundable.amount {
         return Err(nothing());
     }
     let refund = Refund {
@@ -389,6 +422,7 @@ pub fn plan_refund(
         reason: reason.to_owned(),
         cancels_order: *ask == RefundAsk::Everything,
         lines,
+        shipping_of,
         requested_at: now,
         requested_by: actor,
         requested_by_id: actor_id.cloned(),
@@ -433,6 +467,13 @@ mod tests {
                 "postal_code": "560001", "country": "IN", "created_at": now, "updated_at": now, "version": 1},
             "payment_provider": "razorpay", "reserved_until": now, "created_at": now, "updated_at": now, "version": 2
         }))
+        .unwrap();
+        order.fulfilments = crate::order::fulfilment::split(
+            &order.lines,
+            &std::collections::BTreeMap::from([(order.lines[0].seller_id.clone(), inr(500))]),
+            status,
+            now,
+        )
         .unwrap();
         let mut payment = Payment::opened("order_R1".into(), Currency::parse("INR").unwrap());
         if captured {
@@ -648,14 +689,45 @@ mod tests {
     #[test]
     fn only_the_customer_before_processing_and_admins_before_completion_cancel_with_a_refund() {
         use OrderStatus::*;
-        assert!(may_cancel_with_refund(Paid, Actor::Customer));
-        assert!(!may_cancel_with_refund(Processing, Actor::Customer));
+        let at = |status| {
+            let mut o = order(status, true);
+            o.status = status;
+            for f in &mut o.fulfilments {
+                f.status = status;
+            }
+            o
+        };
+        assert!(may_cancel_with_refund(&at(Paid), Actor::Customer));
+        assert!(!may_cancel_with_refund(&at(Processing), Actor::Customer));
         for s in [Paid, Processing, Shipped, Delivered, ReturnRequested, Returned] {
-            assert!(may_cancel_with_refund(s, Actor::Admin), "{s:?}");
+            assert!(may_cancel_with_refund(&at(s), Actor::Admin), "{s:?}");
         }
         for s in [Completed, Refunded, Cancelled, PendingPayment] {
-            assert!(!may_cancel_with_refund(s, Actor::Admin), "{s:?}");
+            assert!(!may_cancel_with_refund(&at(s), Actor::Admin), "{s:?}");
         }
-        assert!(!may_cancel_with_refund(Paid, Actor::Seller));
+        assert!(!may_cancel_with_refund(&at(Paid), Actor::Seller));
+    }
+
+    #[test]
+    fn a_sellers_part_is_refunded_with_its_shipping_once() {
+        let mut order = order(OrderStatus::Paid, true);
+        let seller = order.lines[0].seller_id.clone();
+        let now = Timestamp::now();
+        let ask = |with_shipping| RefundAsk::Fulfilment { seller: seller.clone(), with_shipping };
+        // One unit refunded first; the part's refund is what is left of the line and the shipping.
+        let (payment, _) =
+            plan_refund(&order, &RefundAsk::Lines(vec![(0, 1)]), "chipped", Actor::Admin, None, now).unwrap();
+        order.payment = Some(payment);
+        let (payment, part) = plan_refund(&order, &ask(true), "cancelled", Actor::Seller, None, now).unwrap();
+        assert_eq!(part.amount.amount, 29_700 - 9_900 + 500);
+        assert_eq!((part.lines[0].quantity, part.shipping_of.as_ref()), (2, Some(&seller)));
+        order.payment = Some(payment);
+        let err = plan_refund(&order, &ask(true), "again", Actor::Seller, None, now).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidTransition, "nothing of the part is left");
+        let stranger = RefundAsk::Fulfilment { seller: UserId::generate(), with_shipping: true };
+        assert_eq!(
+            plan_refund(&order, &stranger, "x", Actor::Admin, None, now).unwrap_err().code,
+            ErrorCode::ValidationFailed
+        );
     }
 }

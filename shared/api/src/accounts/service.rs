@@ -425,8 +425,8 @@ impl Accounts {
         records::list_addresses(self.store.as_ref(), user, limit, cursor).await
     }
 
-    /// Adds an address; with an `Idempotency-Key`, a repeated request answers the address the
-    /// first one added (as it is now) instead of a second copy.
+    /// Adds an address; with an `Idempotency-Key`, a repeated request gets the first answer (the
+    /// address as it was added) instead of a second copy.
     pub(crate) async fn add_address(
         &self,
         user: &UserId,
@@ -451,6 +451,7 @@ impl Accounts {
             store,
             user,
             address.id.as_str(),
+            &address,
             |claims| async { records::add_address(store, user, &address, claims).await.map(|()| address.clone()) },
             replay,
         )

@@ -191,7 +191,7 @@ async fn add_address(
     headers: HeaderMap,
     Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Address>)> {
-    let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
+    let (canonical, keyed) = Keyed::from_request(&headers, &raw, cy_data::idempotency::Scope::Address)?;
     let body: AddressBody = parse_json(&canonical)?;
     let address = accounts.add_address(&caller.user_id, body.parse()?, keyed.as_ref()).await?;
     Ok((StatusCode::CREATED, Json(address)))

@@ -17,6 +17,8 @@ use cy_http::{ApiResult, Caller, ErrorBody, Json, Listed, Query};
 use serde::Deserialize;
 use serde_json::Value;
 
+use cy_data::idempotency::Scope;
+
 use crate::idempotency::{Keyed, create_once, key_reused, replay_earlier};
 
 use super::*;
@@ -93,7 +95,7 @@ pub(super) async fn create_product(
     headers: HeaderMap,
     Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
-    let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
+    let (canonical, keyed) = Keyed::from_request(&headers, &raw, Scope::Product)?;
     let body: NewProductBody = parse_json(&canonical)?;
     let (seller, settings) = approved_seller(&catalog, &caller).await?;
     let replay = |created: String| {
@@ -142,6 +144,7 @@ pub(super) async fn create_product(
         store,
         &caller.user_id,
         product.id.as_str(),
+        &product,
         |claims| async { records::create_product(store, &product, claims).await.map(|()| product.clone()) },
         replay,
     )

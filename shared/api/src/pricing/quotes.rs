@@ -122,6 +122,8 @@ fn nest(prefix: &str, err: Error, into: &mut FieldErrors) {
 struct QuoteReads {
     products: HashMap<ProductId, Product>,
     coupon: Option<Coupon>,
+    /// How many standing orders of the customer use the coupon.
+    coupon_uses: u32,
     address: Option<Address>,
     tax: TaxRules,
 }
@@ -137,16 +139,27 @@ impl Quoting {
     ) -> Result<QuoteReads, Error> {
         let mut wanted: Vec<Key> = products.iter().map(keys::product).collect();
         let coupon_key = coupon.map(keys::coupon);
+        let coupon_use_key = coupon.map(|code| keys::coupon_use(code, customer));
         let address_key = address.map(|a| keys::address(customer, a));
         wanted.extend(coupon_key.iter().cloned());
+        wanted.extend(coupon_use_key.iter().cloned());
         wanted.extend(address_key.iter().cloned());
         wanted.push(keys::tax_rules());
         let items = self.store.get_many(&wanted).await?;
-        let mut reads = QuoteReads { products: HashMap::new(), coupon: None, address: None, tax: TaxRules::default() };
+        let mut reads = QuoteReads {
+            products: HashMap::new(),
+            coupon: None,
+            coupon_uses: 0,
+            address: None,
+            tax: TaxRules::default(),
+        };
         for item in items {
             let key = item.key();
             if key == Some(keys::tax_rules()) {
                 reads.tax = item.record()?;
+            } else if key.is_some() && key == coupon_use_key {
+                let uses = item.get("uses").and_then(|v| v.as_i64()).unwrap_or(0);
+                reads.coupon_uses = u32::try_from(uses.max(0)).unwrap_or(u32::MAX);
             } else if key.is_some() && key == coupon_key {
                 reads.coupon = Some(item.record()?);
             } else if key.is_some() && key == address_key {
@@ -253,6 +266,7 @@ impl Quoting {
         let totals = compute_quote(QuoteInput {
             lines,
             coupon: reads.coupon.as_ref(),
+            coupon_used_by_customer: reads.coupon_uses,
             now,
             shipping: &shipping_for,
             tax_rules: &reads.tax.rules,
@@ -285,6 +299,7 @@ impl Quoting {
             subtotal: totals.subtotal,
             discount: totals.discount,
             shipping: totals.shipping,
+            shipping_by_seller: totals.shipping_by_seller,
             tax: totals.tax,
             total: totals.total,
         };
@@ -366,6 +381,12 @@ struct CouponBody {
     amount: Option<Money>,
     min_order: Option<Money>,
     expires_at: Option<Timestamp>,
+    /// How many orders may use it in all.
+    #[schema(minimum = 1)]
+    max_redemptions: Option<u32>,
+    /// How many orders of one customer may use it.
+    #[schema(minimum = 1)]
+    per_customer_limit: Option<u32>,
 }
 
 fn parse_coupon(body: CouponBody) -> Result<Coupon, Error> {
@@ -388,9 +409,22 @@ fn parse_coupon(body: CouponBody) -> Result<Coupon, Error> {
     if body.min_order.is_some_and(|m| m.amount < 0) {
         v.check::<()>("min_order", Err(Error::bad_request("must not be negative")));
     }
+    for (field, limit) in [("max_redemptions", body.max_redemptions), ("per_customer_limit", body.per_customer_limit)] {
+        if limit == Some(0) {
+            v.check::<()>(field, Err(Error::bad_request("must be at least 1 (leave it out for no limit)")));
+        }
+    }
     v.finish()?;
     let value = value.ok_or_else(Error::internal)?;
-    Ok(Coupon { code, value, min_order: body.min_order, expires_at: body.expires_at })
+    Ok(Coupon {
+        code,
+        value,
+        min_order: body.min_order,
+        expires_at: body.expires_at,
+        max_redemptions: body.max_redemptions,
+        per_customer_limit: body.per_customer_limit,
+        redemptions: 0,
+    })
 }
 
 #[utoipa::path(post, path = "/admin/coupons", tag = "admin", request_body = CouponBody, security(("bearer" = [])),
@@ -405,7 +439,7 @@ async fn create_coupon(
     headers: HeaderMap,
     Json(raw): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Coupon>)> {
-    let (canonical, keyed) = Keyed::from_request(&headers, &raw)?;
+    let (canonical, keyed) = Keyed::from_request(&headers, &raw, cy_data::idempotency::Scope::Coupon)?;
     let coupon = parse_coupon(parse_json(&canonical)?)?;
     let store = quoting.store.as_ref();
     let replay = |code: String| async move {
@@ -421,6 +455,7 @@ async fn create_coupon(
         store,
         &caller.user_id,
         &coupon.code,
+        &coupon,
         |mut claims| async {
             claims.push(audit.write()?);
             records::create_coupon(store, &coupon, claims).await.map(|()| coupon.clone())

@@ -28,6 +28,9 @@ pub struct SignedQuote {
     pub subtotal: Money,
     pub discount: Money,
     pub shipping: Money,
+    /// Each seller's part of `shipping`: the order's fulfilments charge it.
+    #[schema(value_type = std::collections::BTreeMap<String, Money>)]
+    pub shipping_by_seller: std::collections::BTreeMap<UserId, Money>,
     pub tax: Money,
     pub total: Money,
 }

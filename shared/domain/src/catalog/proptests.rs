@@ -78,6 +78,9 @@ fn coupons() -> impl Strategy<Value = Option<Coupon>> {
         value,
         min_order: min.map(raw),
         expires_at: Some(now().plus_secs(60)),
+        max_redemptions: None,
+        per_customer_limit: None,
+        redemptions: 0,
     }))
 }
 
@@ -158,6 +161,7 @@ proptest! {
     ) {
         let ship = |s: &UserId| shipping.get(s).copied().unwrap_or(ShippingRule { flat: raw(0), free_from: None });
         let result = compute_quote(QuoteInput {
+            coupon_used_by_customer: 0,
             lines: input_lines.clone(),
             coupon: coupon.as_ref(),
             now: now(),
@@ -181,6 +185,15 @@ proptest! {
                     })
                     .sum();
                 prop_assert_eq!(q.shipping.amount, expected_shipping);
+                // Each seller's part of the shipping is theirs, and the parts are the whole.
+                prop_assert_eq!(q.shipping_by_seller.len(), per_seller.len());
+                prop_assert_eq!(q.shipping_by_seller.values().map(|m| m.amount).sum::<i64>(), expected_shipping);
+                for (seller, charge) in &q.shipping_by_seller {
+                    let rule = ship(seller);
+                    let sub = per_seller.get(seller).copied().unwrap_or(0);
+                    let expected = if rule.free_from.is_some_and(|f| sub >= f.amount) { 0 } else { rule.flat.amount };
+                    prop_assert_eq!(charge.amount, expected);
+                }
                 if coupon.is_none() {
                     prop_assert_eq!(q.discount.amount, 0);
                 }
@@ -220,10 +233,11 @@ proptest! {
             }
         }
         let value = if percent { CouponValue::Percent { bps: coupon_bps } } else { CouponValue::Fixed { amount: raw(coupon_fixed) } };
-        let coupon = Coupon { code: "X".to_owned(), value, min_order: None, expires_at: None };
+        let coupon = Coupon { code: "X".to_owned(), value, min_order: None, expires_at: None, max_redemptions: None, per_customer_limit: None, redemptions: 0 };
         let ship = |_: &UserId| ShippingRule { flat: raw(flat), free_from: None };
         let taxes = [TaxRule { category: None, country: None, bps: tax_bps }];
         let result = compute_quote(QuoteInput {
+            coupon_used_by_customer: 0,
             lines: input_lines.clone(),
             coupon: Some(&coupon),
             now: now(),
@@ -387,9 +401,10 @@ proptest! {
             .zip(&category_bps)
             .map(|(c, bps)| TaxRule { category: Some((*c).to_owned()), country: None, bps: *bps })
             .collect();
-        let coupon = Coupon { code: "E".to_owned(), value: CouponValue::Percent { bps: coupon_bps }, min_order: None, expires_at: None };
+        let coupon = Coupon { code: "E".to_owned(), value: CouponValue::Percent { bps: coupon_bps }, min_order: None, expires_at: None, max_redemptions: None, per_customer_limit: None, redemptions: 0 };
         let ship = |_: &UserId| ShippingRule { flat: raw(0), free_from: None };
         let q = compute_quote(QuoteInput {
+            coupon_used_by_customer: 0,
             lines: input_lines.clone(),
             coupon: Some(&coupon),
             now: now(),

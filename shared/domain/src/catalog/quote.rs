@@ -102,6 +102,15 @@ pub struct Coupon {
     pub min_order: Option<Money>,
     /// The coupon is valid strictly before this instant.
     pub expires_at: Option<Timestamp>,
+    /// How many orders may use it in all (`None`: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_redemptions: Option<u32>,
+    /// How many orders of one customer may use it (`None`: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_customer_limit: Option<u32>,
+    /// Orders using it now: raised when one is placed, lowered when one is called off unpaid.
+    #[serde(default)]
+    pub redemptions: u32,
 }
 
 /// A seller's shipping charge: `flat` per order, nothing once the seller's part of the order
@@ -124,6 +133,8 @@ pub struct TaxRule {
 pub struct QuoteInput<'a> {
     pub lines: Vec<QuoteLineInput>,
     pub coupon: Option<&'a Coupon>,
+    /// How many standing orders of this customer use the coupon (its per-customer limit).
+    pub coupon_used_by_customer: u32,
     /// When the quote is made, for the coupon's expiry.
     pub now: Timestamp,
     /// The shipping rule of a seller; asked once per seller in the quote.
@@ -157,6 +168,8 @@ pub struct QuoteTotals {
     pub subtotal: Money,
     pub discount: Money,
     pub shipping: Money,
+    /// Each seller's part of `shipping` (zero where it is free): their fulfilment charges it.
+    pub shipping_by_seller: BTreeMap<UserId, Money>,
     pub tax: Money,
     pub total: Money,
 }
@@ -184,7 +197,7 @@ pub struct QuoteTotals {
 /// All arithmetic is checked: any amount beyond [`MAX_AMOUNT`](crate::money::MAX_AMOUNT) is a
 /// 400 "amount is out of range", never a wrapped number or a panic.
 pub fn compute_quote(input: QuoteInput<'_>) -> Result<QuoteTotals, Error> {
-    let QuoteInput { lines, coupon, now, shipping, tax_rules, destination } = input;
+    let QuoteInput { lines, coupon, coupon_used_by_customer, now, shipping, tax_rules, destination } = input;
     let Some(first) = lines.first() else { return Err(Error::invalid("items", "must not be empty")) };
     if lines.len() > MAX_QUOTE_LINES {
         return Err(Error::invalid("items", format!("must have at most {MAX_QUOTE_LINES} items")));
@@ -226,19 +239,24 @@ pub fn compute_quote(input: QuoteInput<'_>) -> Result<QuoteTotals, Error> {
     }
 
     let discount = match coupon {
-        Some(coupon) => coupon_discount(coupon, subtotal, now)?,
+        Some(coupon) => coupon_discount(coupon, coupon_used_by_customer, subtotal, now)?,
         None => Money::zero(currency),
     };
     let weights: Vec<i64> = priced.iter().map(|(_, _, _, line_total)| line_total.amount).collect();
     let shares = allocate(discount.amount, &weights)?;
 
     let mut shipping_total = Money::zero(currency);
+    let mut shipping_by_seller = BTreeMap::new();
     for (seller, rule) in &rules {
         let seller_subtotal = seller_subtotals.get(seller).copied().unwrap_or(Money::zero(currency));
         let free_from = rule.free_from.map(|f| Money::non_negative(f.amount, currency)).transpose()?;
-        if free_from.is_none_or(|f| seller_subtotal.amount < f.amount) {
-            shipping_total = shipping_total.checked_add(Money::non_negative(rule.flat.amount, currency)?)?;
-        }
+        let charge = if free_from.is_none_or(|f| seller_subtotal.amount < f.amount) {
+            Money::non_negative(rule.flat.amount, currency)?
+        } else {
+            Money::zero(currency)
+        };
+        shipping_total = shipping_total.checked_add(charge)?;
+        shipping_by_seller.insert((*seller).clone(), charge);
     }
 
     let mut tax_total = Money::zero(currency);
@@ -262,13 +280,28 @@ pub fn compute_quote(input: QuoteInput<'_>) -> Result<QuoteTotals, Error> {
     }
 
     let total = subtotal.checked_sub(discount)?.checked_add(shipping_total)?.checked_add(tax_total)?;
-    Ok(QuoteTotals { currency, lines: quoted, subtotal, discount, shipping: shipping_total, tax: tax_total, total })
+    Ok(QuoteTotals {
+        currency,
+        lines: quoted,
+        subtotal,
+        discount,
+        shipping: shipping_total,
+        shipping_by_seller,
+        tax: tax_total,
+        total,
+    })
 }
 
 /// The coupon's discount on `subtotal`, between zero and the subtotal.
-fn coupon_discount(coupon: &Coupon, subtotal: Money, now: Timestamp) -> Result<Money, Error> {
+fn coupon_discount(coupon: &Coupon, used_by_customer: u32, subtotal: Money, now: Timestamp) -> Result<Money, Error> {
     if coupon.expires_at.is_some_and(|at| at <= now) {
         return Err(Error::invalid("coupon", "has expired"));
+    }
+    if coupon.max_redemptions.is_some_and(|max| coupon.redemptions >= max) {
+        return Err(Error::invalid("coupon", "has been fully redeemed"));
+    }
+    if coupon.per_customer_limit.is_some_and(|max| used_by_customer >= max) {
+        return Err(Error::invalid("coupon", "has been used as often as one customer may"));
     }
     if let Some(min_order) = coupon.min_order
         && subtotal.amount < min_order.amount
@@ -367,6 +400,7 @@ mod tests {
 
     fn quote(lines: Vec<QuoteLineInput>) -> Result<QuoteTotals, Error> {
         compute_quote(QuoteInput {
+            coupon_used_by_customer: 0,
             lines,
             coupon: None,
             now: now(),
@@ -383,11 +417,27 @@ mod tests {
         tax_rules: &[TaxRule],
         destination: Option<CountryCode>,
     ) -> Result<QuoteTotals, Error> {
-        compute_quote(QuoteInput { lines, coupon, now: now(), shipping, tax_rules, destination })
+        compute_quote(QuoteInput {
+            lines,
+            coupon,
+            coupon_used_by_customer: 0,
+            now: now(),
+            shipping,
+            tax_rules,
+            destination,
+        })
     }
 
     fn coupon(value: CouponValue) -> Coupon {
-        Coupon { code: "SAVE".to_owned(), value, min_order: None, expires_at: None }
+        Coupon {
+            code: "SAVE".to_owned(),
+            value,
+            min_order: None,
+            expires_at: None,
+            max_redemptions: None,
+            per_customer_limit: None,
+            redemptions: 0,
+        }
     }
 
     fn detail(err: &Error, field: &str) -> String {

@@ -57,12 +57,36 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| Error::bad_request("is not an order status"))
     }
 
-    /// Statuses in which the order holds reserved stock that a cancellation must give back.
+    /// Statuses in which the goods are still the order's: reserved, paid for, on their way or
+    /// with the customer. A payment that failed keeps its stock until the reservation ends (the
+    /// buyer may retry with the provider).
     pub fn holds_stock(self) -> bool {
-        !matches!(
-            self,
-            OrderStatus::Cancelled | OrderStatus::PaymentFailed | OrderStatus::Returned | OrderStatus::Refunded
-        )
+        !matches!(self, OrderStatus::Cancelled | OrderStatus::Returned | OrderStatus::Refunded)
+    }
+
+    /// Statuses an order or a fulfilment never leaves except to record money going back.
+    pub fn is_ended(self) -> bool {
+        matches!(self, OrderStatus::Cancelled | OrderStatus::Returned | OrderStatus::Refunded)
+    }
+
+    /// Not yet paid: the reservation holds the stock.
+    pub fn is_unpaid(self) -> bool {
+        matches!(self, OrderStatus::PendingPayment | OrderStatus::PaymentFailed)
+    }
+
+    /// How far along the way to the customer a live (not ended) status is: the order's status is
+    /// its least advanced fulfilment's. A return request sits between delivery and completion.
+    pub fn progress(self) -> u8 {
+        match self {
+            OrderStatus::PendingPayment | OrderStatus::PaymentFailed => 0,
+            OrderStatus::Paid => 1,
+            OrderStatus::Processing => 2,
+            OrderStatus::Shipped => 3,
+            OrderStatus::Delivered => 4,
+            OrderStatus::ReturnRequested => 5,
+            OrderStatus::Completed => 6,
+            OrderStatus::Returned | OrderStatus::Refunded | OrderStatus::Cancelled => 7,
+        }
     }
 }
 
@@ -76,11 +100,12 @@ pub const MOVES: &[(OrderStatus, OrderStatus, &[Actor])] = &[
     // The customer changes their mind, or the reservation expires unpaid.
     (PendingPayment, Cancelled, &[Customer, Admin, System]),
     (Paid, Processing, &[Seller, Admin]),
-    // Before processing starts, a paid order can still be called off (and refunded).
-    (Paid, Cancelled, &[Customer, Admin]),
+    // Before processing starts, a paid order can still be called off (and refunded); a seller
+    // who cannot make their part calls it off until it ships (the customer gets that part back).
+    (Paid, Cancelled, &[Customer, Seller, Admin]),
     (Paid, Refunded, &[System, Admin]),
     (Processing, Shipped, &[Seller, Admin]),
-    (Processing, Cancelled, &[Admin]),
+    (Processing, Cancelled, &[Seller, Admin]),
     (Processing, Refunded, &[System, Admin]),
     (Shipped, Delivered, &[Seller, Admin, System]),
     (Shipped, Refunded, &[System, Admin]),
@@ -123,18 +148,15 @@ pub fn check_move(from: OrderStatus, to: OrderStatus, actor: Actor) -> Result<()
     }
 }
 
-/// Whether the move gives reserved stock back (the order will never ship): it is called off,
-/// its payment failed, or it is refunded before anything was shipped.
+/// Whether the move gives the goods back to stock: the order (or a seller's part) is called off
+/// before it shipped, refunded before it shipped, or returned.
 pub fn releases_stock(from: OrderStatus, to: OrderStatus) -> bool {
     from.holds_stock()
-        && (matches!(to, Cancelled | PaymentFailed)
-            || (to == Refunded && matches!(from, PendingPayment | Paid | Processing)))
-}
-
-/// Whether the move must take the stock again (a payment that failed, then succeeded): the
-/// units were given back when it failed and may have been sold since.
-pub fn retakes_stock(from: OrderStatus, to: OrderStatus) -> bool {
-    !from.holds_stock() && to.holds_stock()
+        && match to {
+            Cancelled | Returned => true,
+            Refunded => matches!(from, PendingPayment | PaymentFailed | Paid | Processing),
+            _ => false,
+        }
 }
 
 /// How long an unpaid order holds its stock (contract: 15 minutes).
@@ -186,25 +208,23 @@ mod tests {
         }
         assert_eq!(allowed(Cancelled, Refunded), Some(&[System][..]));
         assert!(check_move(Processing, Cancelled, Customer).is_err(), "customers cancel only before processing");
+        assert!(check_move(Shipped, Cancelled, Seller).is_err(), "nobody calls off what has shipped");
     }
 
     #[test]
-    fn stock_is_released_only_by_moves_that_end_the_order_unshipped() {
+    fn stock_is_released_only_by_moves_that_end_the_order_unshipped_or_bring_the_goods_back() {
         assert!(releases_stock(PendingPayment, Cancelled));
-        assert!(releases_stock(PendingPayment, PaymentFailed));
-        assert!(releases_stock(Paid, Cancelled));
-        assert!(!releases_stock(PaymentFailed, Cancelled), "already released when the payment failed");
-        assert!(!releases_stock(PendingPayment, Paid));
+        assert!(!releases_stock(PendingPayment, PaymentFailed), "a failed payment keeps its reservation");
+        assert!(releases_stock(PaymentFailed, Cancelled), "released when the reservation ends");
+        assert!(releases_stock(Paid, Cancelled) && releases_stock(Processing, Cancelled));
+        assert!(!releases_stock(PendingPayment, Paid) && !releases_stock(PaymentFailed, Paid));
         assert!(releases_stock(Paid, Refunded) && releases_stock(Processing, Refunded));
         assert!(!releases_stock(Shipped, Refunded), "shipped goods are not back on the shelf");
-        assert!(!releases_stock(Cancelled, Refunded) && !retakes_stock(Cancelled, Refunded));
-        assert!(retakes_stock(PaymentFailed, Paid));
-        assert!(!retakes_stock(PendingPayment, Paid));
-        for (from, to, _) in MOVES {
-            assert!(!(releases_stock(*from, *to) && retakes_stock(*from, *to)));
-        }
+        assert!(releases_stock(ReturnRequested, Returned), "returned goods are");
+        assert!(!releases_stock(Returned, Refunded) && !releases_stock(Cancelled, Refunded));
         for s in OrderStatus::ALL {
             assert_eq!(OrderStatus::parse(s.as_str()).unwrap(), s);
+            assert_eq!(s.is_ended(), !s.holds_stock());
         }
     }
 }

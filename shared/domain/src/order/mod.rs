@@ -1,14 +1,19 @@
-//! Orders: one checkout, lines from one or more sellers, priced once. The lifecycle (statuses
-//! and the moves between them) is [`lifecycle`].
+//! Orders: one checkout, lines from one or more sellers, priced once and paid once, shipped by
+//! each seller as their own part. The lifecycle (statuses and the moves between them) is
+//! [`lifecycle`]; a seller's part and how the order follows the parts, [`fulfilment`].
 
+pub mod fulfilment;
 pub mod lifecycle;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::actor::Actor;
-pub use lifecycle::{MOVES, OrderStatus, RESERVATION_SECS, allowed, check_move, releases_stock, retakes_stock};
+pub use fulfilment::{DEFAULT_RETURN_WINDOW_SECS, Fulfilment, FulfilmentRules};
+pub use lifecycle::{MOVES, OrderStatus, RESERVATION_SECS, allowed, check_move, releases_stock};
 
+use crate::link::HttpsUrl;
 use crate::payment::PaymentProvider;
+use crate::text::BoundedText;
 use crate::{Address, Money, OrderId, ProductId, Timestamp, UserId};
 
 /// One line of an order: what was bought from whom, at the price it was sold for.
@@ -26,12 +31,15 @@ pub struct OrderLine {
     pub tax: Money,
 }
 
+/// Where a shipped part is: the carrier, its tracking number and, optionally, the carrier's
+/// tracking page (https only: it is shown to customers as a link).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Tracking {
-    pub carrier: String,
-    pub number: String,
+    pub carrier: BoundedText<1, 100>,
+    pub number: BoundedText<1, 100>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub url: Option<HttpsUrl>,
 }
 
 /// An order as stored: one checkout, lines from one or more sellers, priced once.
@@ -49,22 +57,42 @@ pub struct Order {
     /// The delivery address as it was when the order was placed.
     pub address: Address,
     pub payment_provider: PaymentProvider,
+    /// One per seller, in the order of their first line.
+    #[serde(default)]
+    pub fulfilments: Vec<Fulfilment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote_id: Option<String>,
+    /// The coupon the order was priced with (its redemptions are counted while it stands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracking: Option<Tracking>,
+    pub coupon: Option<String>,
     /// The money side: the provider's reference once the payment is opened, what was
     /// collected and refunded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<crate::payment::Payment>,
     /// When an unpaid order gives its stock back.
     pub reserved_until: Timestamp,
+    /// Whether this order holds one of its customer's unpaid-order slots (raised when it was
+    /// placed, given back when it is paid or called off).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holds_unpaid_slot: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
 }
 
 impl Order {
+    /// Fills in what orders stored before fulfilments lack: one part per seller at the order's
+    /// status (all shipping on the first seller's part: per-seller shipping was not kept then).
+    pub fn upgrade_stored(&mut self) {
+        if self.fulfilments.is_empty() && !self.lines.is_empty() {
+            let first = self.lines[0].seller_id.clone();
+            let shipping = std::collections::BTreeMap::from([(first, self.shipping)]);
+            if let Ok(parts) = fulfilment::split(&self.lines, &shipping, self.status, self.updated_at) {
+                self.fulfilments = parts;
+            }
+        }
+    }
+
     /// The sellers with lines in this order.
     pub fn sellers(&self) -> Vec<UserId> {
         let mut sellers: Vec<UserId> = self.lines.iter().map(|l| l.seller_id.clone()).collect();
@@ -86,13 +114,17 @@ impl Order {
     }
 }
 
-/// One entry of an order's timeline: every status change, who made it, why.
+/// One entry of an order's timeline: every status change, who made it, why. An order-wide
+/// change (the payment, a cancellation of the whole order) names no seller; a seller's part's
+/// move names its `seller_id`, and `from`/`to` are that part's statuses.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at: Timestamp,
     pub actor: Actor,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_id: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_id: Option<UserId>,
     pub from: Option<OrderStatus>,
     pub to: OrderStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
