@@ -238,7 +238,11 @@ pub struct Shop {
 }
 
 pub async fn shop(stock: i64) -> Shop {
-    let app = TestApp::new().await;
+    shop_in(TestApp::new().await, stock).await
+}
+
+/// [`shop`] on a runtime already started (with other rules, say).
+pub async fn shop_in(app: TestApp, stock: i64) -> Shop {
     let category = cy_data::catalog::CategoryRecord {
         slug: cy_domain::product::CategoryId::parse("home-mugs").expect("slug"),
         name: "Mugs".into(),

@@ -172,3 +172,138 @@ async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dyn
         dynamo.calls() - before
     );
 }
+
+/// A product of a seller of its own, created in `store`.
+async fn product_of(store: &dyn cy_data::Store, title: &str, price: i64) -> Product {
+    let now = Timestamp::now();
+    let product = Product {
+        id: ProductId::generate(),
+        seller_id: UserId::generate(),
+        seller_name: "Seller".into(),
+        title: ProductTitle::parse(title).unwrap(),
+        description: ProductDescription::parse("").unwrap(),
+        category_id: CategoryId::parse("home-mugs").unwrap(),
+        base_price: Money::new(price, Currency::parse("INR").unwrap()).unwrap(),
+        stock: 5,
+        images: Vec::new(),
+        status: ProductStatus::Active,
+        version: 1,
+        options: Vec::new(),
+        rejection_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    cy_data::catalog::create_product(store, &product, Vec::new()).await.unwrap();
+    product
+}
+
+/// Fulfilments on DynamoDB itself: a two-seller order is placed with a part per seller, each
+/// seller moves only theirs, the order follows the least advanced, each seller's list holds
+/// their part; an order item that no longer reads is set aside off the due list (the REMOVE of
+/// its index attributes).
+#[tokio::test]
+async fn a_two_seller_order_places_and_moves_its_parts_on_dynamodb() {
+    if std::env::var("CY_DYNAMODB_ENDPOINT").is_err() {
+        assert!(
+            std::env::var("CY_REQUIRE_EMULATOR").is_err(),
+            "CY_REQUIRE_EMULATOR is set but no emulator is configured"
+        );
+        eprintln!("skipping: no DynamoDB emulator configured");
+        return;
+    }
+    let dynamo = DynamoStore::from_env().await.expect("store");
+    let store: Arc<dyn cy_data::Store> = Arc::new(dynamo.clone());
+    let keys = Arc::new(JwtKeys::new(TEST_JWT_SECRET.as_bytes(), None).unwrap());
+    let signer = Arc::new(QuoteSigner::new(b"orders-test-quote-secret-orders-test!").unwrap());
+    let quoting = Quoting::new(store.clone(), keys.clone(), signer);
+    let payments = Arc::new(cy_payments::SimulatedPayments::new(b"payments", "http://127.0.0.1"));
+    let data_key = Arc::new(cy_api::sealed::DataKey::from_base64(cy_tests::TEST_DATA_KEY).unwrap());
+    let orders = Orders {
+        store: store.clone(),
+        keys: keys.clone(),
+        quoting,
+        payments: payments.clone(),
+        data_key,
+        rules: Default::default(),
+    };
+    let router = cy_http::finish(cy_api::orders::router(orders));
+    let (a, b) = (product_of(store.as_ref(), "Mug", 10_000).await, product_of(store.as_ref(), "Print", 5_000).await);
+    let (customer, address) = seed_customer(store.as_ref()).await;
+    let body = json!({"items": [{"product_id": a.id, "quantity": 1}, {"product_id": b.id, "quantity": 2}],
+        "address_id": address, "payment_provider": "stripe"});
+    let placed = send(router.clone(), json_request(Method::POST, "/orders", Some(&customer), Some(body))).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let id = cy_domain::OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
+    let order = cy_data::orders::get_order(store.as_ref(), &id).await.unwrap().unwrap();
+    assert_eq!(order.fulfilments.len(), 2);
+    let paid = cy_data::orders::move_order(
+        store.as_ref(),
+        &order,
+        cy_domain::order::OrderStatus::Paid,
+        cy_domain::order::Actor::System,
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(paid.fulfilments.iter().all(|f| f.status == cy_domain::order::OrderStatus::Paid));
+    let seller = |s: &UserId| {
+        keys.issue(s, cy_domain::Role::Seller, &cy_domain::SessionId::generate(), Timestamp::now()).unwrap()
+    };
+    let path = format!("/orders/{id}/status");
+    let moved = send(
+        router.clone(),
+        json_request(Method::PUT, &path, Some(&seller(&a.seller_id)), Some(json!({"status": "processing"}))),
+    )
+    .await;
+    assert_eq!((moved.status, moved.body["status"].as_str()), (StatusCode::OK, Some("processing")), "{}", moved.body);
+    assert_eq!(moved.body["lines"].as_array().unwrap().len(), 1, "A's part only");
+    let stored = cy_data::orders::get_order(store.as_ref(), &id).await.unwrap().unwrap();
+    assert_eq!(stored.status, cy_domain::order::OrderStatus::Paid, "B's part is still paid");
+    let (a_list, _) = cy_data::orders::list_orders(store.as_ref(), &a.seller_id, true, None, 10, None).await.unwrap();
+    let (b_list, _) = cy_data::orders::list_orders(store.as_ref(), &b.seller_id, true, None, 10, None).await.unwrap();
+    // Each list holds the seller's part: its status and its total (tax rules other tests left in
+    // the shared table may apply), never the order's.
+    let part_total = |s: &UserId| stored.fulfilment(s).unwrap().total;
+    assert_eq!(
+        (a_list[0].status, a_list[0].total),
+        (cy_domain::order::OrderStatus::Processing, part_total(&a.seller_id))
+    );
+    assert_eq!((b_list[0].status, b_list[0].total), (cy_domain::order::OrderStatus::Paid, part_total(&b.seller_id)));
+    assert_eq!(part_total(&a.seller_id).checked_add(part_total(&b.seller_id)).unwrap(), stored.total);
+    assert_eq!((a_list[0].lines.len(), b_list[0].lines.len()), (1, 1));
+    let (timeline, _) = cy_data::orders::timeline(store.as_ref(), &id, Some(&b.seller_id), 10, None).await.unwrap();
+    assert!(timeline.iter().all(|e| e.seller_id.is_none()), "B sees nothing of A's part: {timeline:?}");
+
+    // An item on the reservation list that no longer reads as an order: taken off the list.
+    let broken = cy_domain::OrderId::generate();
+    let item = cy_data::Item::new(&cy_data::keys::order(&broken)).with("status", "pending_payment").in_index(
+        cy_data::keys::RESERVATIONS,
+        cy_data::keys::RESERVATIONS_PK,
+        format!("{:012}#{broken}", 1),
+    );
+    store.put(item, None).await.unwrap();
+    let record = cy_data::orders::sweeps::SetAside {
+        sweep: cy_data::orders::sweeps::Sweep::Reservations,
+        subject: broken.as_str().to_owned(),
+        order_id: None,
+        failures: 3,
+        last_error: "does not read".into(),
+        at: Timestamp::now(),
+    };
+    let off = vec![cy_data::orders::sweeps::take_off_due_list(&broken)];
+    cy_data::orders::sweeps::set_aside(store.as_ref(), &record, off).await.unwrap();
+    let (due, _) = cy_data::orders::sweeps::due_orders(
+        store.as_ref(),
+        cy_data::orders::sweeps::Sweep::Reservations,
+        Timestamp::now(),
+        1000,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!due.contains(&broken), "off the reservation list on DynamoDB too");
+    let kept = store.get(&cy_data::keys::order(&broken)).await.unwrap().unwrap();
+    assert_eq!(kept.get("status").and_then(|v| v.as_str()), Some("pending_payment"), "the item itself is kept");
+}

@@ -113,7 +113,6 @@ impl Orders {
     ) -> Result<Answer, Error> {
         // A retry gets the first answer before anything is decided again (a product archived
         // since, a coupon used up since: the order was placed, and the retry says so).
-        let explicit_key = key.is_some();
         if let Some(key) = &key
             && let Some(kept) = self.kept_answer(caller, key, &request_sha256).await?
         {
@@ -124,10 +123,9 @@ impl Orders {
         let address_id = AddressId::parse(&body.address_id)
             .map_err(|_| Error::invalid("address_id", "is not one of your addresses"))?;
         let (quote, address) = self.quote_for(caller, &body).await?;
+        // Without a key of its own, the quote is the key: one quote makes at most one order (a
+        // retry of a quote's order finds its claim in the transaction, below).
         let key = key.unwrap_or_else(|| format!("quote:{}", quote.quote_id));
-        if !explicit_key && let Some(kept) = self.kept_answer(caller, &key, &request_sha256).await? {
-            return Ok(kept);
-        }
         let address = match address {
             Some(address) => address,
             None => accounts::get_address(self.store.as_ref(), &caller.user_id, &address_id)
@@ -195,6 +193,9 @@ impl Orders {
                     .with_detail("coupon", why));
             }
             Err(PlaceRefused::KeyUsed { order_id, same_request: true }) => {
+                if let Some(kept) = self.kept_answer(caller, &key, &request_sha256).await? {
+                    return Ok(kept);
+                }
                 // A retry of a request that already made its order, before its answer was kept
                 // (the first attempt is still opening the payment, or died doing so): finish it.
                 records::get_order(self.store.as_ref(), &order_id).await?.ok_or_else(Error::internal)?
