@@ -932,3 +932,69 @@ async fn the_local_paypal_approval_page_pays_the_order() {
     assert_eq!(shop.stored(&id).await.version, 3);
     shop.app.call(Method::GET, "/dev/paypal/approve?token=NOPE", None, None).await.assert_error(404, "not_found");
 }
+
+/// PayPal signs each transmission with its time and id: one sent (or replayed) outside the
+/// tolerance is refused as stale, and the very same transmission delivered again changes
+/// nothing — an approval included, which would otherwise capture again.
+#[tokio::test]
+async fn a_stale_paypal_transmission_is_refused_and_a_replayed_one_changes_nothing() {
+    let shop = shop(5).await;
+    let (_, id) = shop.order(PaymentProvider::Paypal, 1).await;
+    let signer = &shop.app.local.webhook_signer;
+    let approval = shop.event(PaymentProvider::Paypal, "CHECKOUT.ORDER.APPROVED", &id, None).await;
+    let stale_at = Timestamp::now().plus_secs(-(cy_payments::webhooks::PAYPAL_TOLERANCE_SECS + 60));
+    let stale = signer.paypal_headers(&approval, "tx-stale-1", stale_at).unwrap();
+    let refused = shop.app.send(webhooks::delivery(PaymentProvider::Paypal, approval.clone(), &stale).unwrap()).await;
+    refused.assert_error(400, "validation_failed");
+    assert!(refused.body["error"]["details"]["signature"].as_str().unwrap().contains("tolerance"), "{}", refused.body);
+    assert!(shop.stored(&id).await.payment.unwrap().captured.is_none());
+
+    // One paying transmission, then the same transmission five times, at once.
+    let paid = shop.event(PaymentProvider::Paypal, "PAYMENT.CAPTURE.COMPLETED", &id, None).await;
+    let headers = signer.paypal_headers(&paid, "tx-paid-1", Timestamp::now()).unwrap();
+    let deliver = || shop.app.send(webhooks::delivery(PaymentProvider::Paypal, paid.clone(), &headers).unwrap());
+    let first = deliver().await;
+    assert_eq!((first.status, first.body["outcome"].as_str()), (StatusCode::OK, Some("applied")), "{}", first.body);
+    let replays = futures::future::join_all((0..5).map(|_| deliver())).await;
+    for replay in &replays {
+        assert_eq!(
+            (replay.status, replay.body["outcome"].as_str()),
+            (StatusCode::OK, Some("duplicate")),
+            "{}",
+            replay.body
+        );
+    }
+    let order = shop.stored(&id).await;
+    assert_eq!(order.status, OrderStatus::Paid);
+    let paid_entries = shop.timeline(&shop.admin().await, &id).await.iter().filter(|e| e["to"] == "paid").count();
+    assert_eq!(paid_entries, 1);
+    // A replayed approval captures nothing again.
+    let approved = signer.paypal_headers(&approval, "tx-approval-1", Timestamp::now()).unwrap();
+    for expected in ["ignored", "duplicate"] {
+        let answer =
+            shop.app.send(webhooks::delivery(PaymentProvider::Paypal, approval.clone(), &approved).unwrap()).await;
+        assert_eq!(answer.body["outcome"], expected, "{}", answer.body);
+    }
+}
+
+/// Before a PayPal capture marks an order paid, PayPal's API is asked (the delivery's
+/// signature binds its body only by CRC32): a capture the API does not know, or whose amount the
+/// body misstates, is refused and flagged; the order stays unpaid.
+#[tokio::test]
+async fn a_paypal_capture_its_api_does_not_confirm_never_pays_the_order() {
+    let shop = shop(5).await;
+    let (_, id) = shop.order(PaymentProvider::Paypal, 1).await;
+    let order = shop.stored(&id).await;
+    let mut facts = webhooks::facts(&order, &shop.app.local.simulator).unwrap();
+    facts.payment_id = "CAPNOTAPAYPALCAPTURE".into();
+    let forged = event_body(PaymentProvider::Paypal, "PAYMENT.CAPTURE.COMPLETED", &facts, None).unwrap();
+    let answer = shop.app.send(shop.app.local.webhook_signer.request(PaymentProvider::Paypal, forged).unwrap()).await;
+    assert_eq!((answer.status, answer.body["outcome"].as_str()), (StatusCode::OK, Some("flagged")), "{}", answer.body);
+    assert_eq!(shop.stored(&id).await.status, OrderStatus::PendingPayment);
+    let admin = shop.admin().await;
+    let flags = shop.app.call(Method::GET, "/admin/payments/flags", Some(&admin), None).await;
+    assert!(flags.body["items"][0]["reason"].as_str().unwrap().contains("does not confirm"), "{}", flags.body);
+    // The genuine capture pays it.
+    let paid = shop.deliver(PaymentProvider::Paypal, "PAYMENT.CAPTURE.COMPLETED", &id).await;
+    assert_eq!(paid.body["status"], "paid", "{}", paid.body);
+}

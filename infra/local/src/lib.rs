@@ -149,6 +149,7 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     let (refunds_tx, refunds_taken) = tokio::sync::mpsc::unbounded_channel();
     let simulator = Arc::new(
         SimulatedPayments::new(kept_secret(&config.data_dir, "payments-secret")?.as_bytes(), config.public_url.clone())
+            .with_ledger(config.data_dir.join("simulated-paypal-captures.tsv"))?
             .reporting_refunds(refunds_tx),
     );
     let orders = Orders {

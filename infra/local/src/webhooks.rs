@@ -104,22 +104,29 @@ impl WebhookSigner {
                 ("x-razorpay-event-id".to_owned(), format!("evt_local{}", ulid::Ulid::new())),
             ],
             PaymentProvider::Paypal => {
-                let time = now.to_string();
                 let transmission_id = ulid::Ulid::new().to_string().to_lowercase();
-                cy_payments::certs::sign_paypal(
-                    &self.paypal_key_pem,
-                    &transmission_id,
-                    &time,
-                    &self.paypal_webhook_id,
-                    body,
-                    LOCAL_PAYPAL_CERT_URL,
-                )
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect()
+                self.paypal_headers(body, &transmission_id, now)?
             }
         })
+    }
+
+    /// PayPal's headers for a transmission of `body` with this id, sent at `at`.
+    pub fn paypal_headers(
+        &self,
+        body: &[u8],
+        transmission_id: &str,
+        at: Timestamp,
+    ) -> Result<Vec<(String, String)>, StartError> {
+        let headers = cy_payments::certs::sign_paypal(
+            &self.paypal_key_pem,
+            transmission_id,
+            &at.to_string(),
+            &self.paypal_webhook_id,
+            body,
+            LOCAL_PAYPAL_CERT_URL,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
 
     /// A signed delivery of `body` to this runtime's webhook endpoint for `provider`.

@@ -29,6 +29,7 @@
 //! | cart line         | `USER#<customer>`    | `CART#<line id>`    |                           |
 //! | payment reference | `PAYREF#<provider>#<reference or payment id>` | `PAYREF` |                 |
 //! | provider event    | `PEVT#<provider>#<event id>` | `PEVT`      |                           |
+//! | transmission      | `PTX#<provider>#<transmission id>` | `PTX` | (TTL 1 h)                 |
 //! | payment flag      | `PAYMENT_FLAGS`      | `<flag id>`         |                           |
 //! | refund to send    | `REFUNDS_DUE`        | `<refund id>`       |                           |
 //! | unpaid orders     | `USER#<customer>`    | `UNPAID_ORDERS`     |                           |
@@ -300,6 +301,12 @@ pub fn payment_ref(provider: PaymentProvider, id: &str) -> Key {
 /// delivery finds it and changes nothing.
 pub fn provider_event(provider: PaymentProvider, event_id: &str) -> Key {
     Key::new(format!("PEVT#{}#{event_id}", provider.as_str()), "PEVT")
+}
+
+/// A delivery's transmission seen (PayPal signs each transmission with its own id): created
+/// before the delivery is applied, so a replay of the very same transmission changes nothing.
+pub fn transmission(provider: PaymentProvider, transmission_id: &str) -> Key {
+    Key::new(format!("PTX#{}#{transmission_id}", provider.as_str()), "PTX")
 }
 
 /// Payment events refused for admins to look at, newest last.

@@ -279,7 +279,8 @@ pub async fn apply_provider_event(store: &dyn Store, event: &ProviderEvent) -> R
     Err(Error::unavailable(5))
 }
 
-async fn flag(
+/// Refuses `event` and flags it for admins, once (its claim is written with the flag).
+pub async fn flag(
     store: &dyn Store,
     event: &ProviderEvent,
     order: Option<Order>,
@@ -369,6 +370,38 @@ pub async fn settle_refund_request(
         }
     }
     Err(Error::unavailable(1))
+}
+
+/// How long a transmission id is remembered: well past the tolerance its time is checked
+/// against, after which a replay is refused as stale anyway.
+pub const TRANSMISSION_CLAIM_TTL_SECS: i64 = 3600;
+
+/// Claims a delivery's transmission id (PayPal `PAYPAL-TRANSMISSION-ID`): `false` if it was
+/// claimed before (a replay of the very same transmission).
+pub async fn claim_transmission(
+    store: &dyn Store,
+    provider: PaymentProvider,
+    transmission_id: &str,
+    now: Timestamp,
+) -> Result<bool, Error> {
+    let item = Item::new(&keys::transmission(provider, transmission_id))
+        .with("at", serde_json::to_value(now).map_err(|_| Error::internal())?)
+        .expires_at(now.unix() + TRANSMISSION_CLAIM_TTL_SECS);
+    match store.put(item, Some(Condition::Absent)).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.failed_op().is_some() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Forgets a transmission claimed by a delivery that then failed (answered 5xx), so that the
+/// provider's retry of it is applied.
+pub async fn release_transmission(
+    store: &dyn Store,
+    provider: PaymentProvider,
+    transmission_id: &str,
+) -> Result<(), Error> {
+    Ok(store.delete(&keys::transmission(provider, transmission_id), None).await?)
 }
 
 /// Refunds recorded and not yet taken by their provider, oldest first.

@@ -56,6 +56,19 @@ pub struct Capture {
     pub completed: bool,
 }
 
+/// What a provider's API says of money it collected (read back before a webhook about it is
+/// believed, where the webhook's signature does not cover its whole body).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Collected {
+    pub payment_id: String,
+    /// `true` once the money is collected (PayPal `COMPLETED`); `false` while it is pending or
+    /// after it was declined.
+    pub completed: bool,
+    pub amount: Money,
+    /// Our order id as we attached it (PayPal `custom_id`).
+    pub order_id: Option<OrderId>,
+}
+
 /// A refund to ask for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RefundRequest {
@@ -136,6 +149,19 @@ pub trait PaymentGateway: Send + Sync {
     /// Asks for a refund. Idempotent per `refund_id`: asking again returns the same refund.
     async fn refund(&self, request: &RefundRequest) -> Result<RefundAccepted, PaymentError>;
 
+    /// Reads back money a webhook says was collected (`payment_id`: a PayPal capture id). A
+    /// PayPal delivery's signature binds its body only by CRC32, so before a capture marks an
+    /// order paid, what PayPal's API says of it is what counts. Providers whose webhooks are
+    /// signed over their whole body have nothing to read back and answer `Ok(None)`; an id the
+    /// provider does not know is `Declined`.
+    async fn collected(
+        &self,
+        _provider: PaymentProvider,
+        _payment_id: &str,
+    ) -> Result<Option<Collected>, PaymentError> {
+        Ok(None)
+    }
+
     /// Closes the payment of an order called off before its money came (`reference` as
     /// opened), so the provider refuses a late attempt instead of collecting it. Idempotent per
     /// order. Providers without such a call answer `Ok(())`: a Razorpay order cannot be closed,
@@ -160,11 +186,63 @@ pub struct SimulatedPayments {
     /// Told of every refund taken, so the local runtime can confirm it with a signed webhook
     /// as the real provider would.
     refunds: Option<tokio::sync::mpsc::UnboundedSender<(RefundRequest, RefundAccepted)>>,
+    /// The simulated PayPal's own records: each capture it would make (by id) for the order and
+    /// amount it was opened with, read back by [`PaymentGateway::collected`] as PayPal's API is.
+    captures: std::sync::Mutex<std::collections::HashMap<String, (OrderId, Money)>>,
+    /// Where those records are kept across restarts (a line each), when anywhere.
+    ledger: Option<std::path::PathBuf>,
 }
 
 impl SimulatedPayments {
     pub fn new(secret: &[u8], base_url: impl Into<String>) -> Self {
-        SimulatedPayments { secret: secret.to_vec(), base_url: base_url.into(), refunds: None }
+        SimulatedPayments {
+            secret: secret.to_vec(),
+            base_url: base_url.into(),
+            refunds: None,
+            captures: std::sync::Mutex::default(),
+            ledger: None,
+        }
+    }
+
+    /// Keeps the simulated PayPal's records in `path` (read now, appended to as payments are
+    /// opened), so a capture opened before a restart is still known after it.
+    pub fn with_ledger(mut self, path: std::path::PathBuf) -> std::io::Result<Self> {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(mut captures) = self.captures.lock()
+        {
+            for line in text.lines() {
+                let parts: Vec<&str> = line.split('\t').collect();
+                if let [capture, order, amount, currency] = parts[..]
+                    && let (Ok(order), Ok(amount), Ok(currency)) =
+                        (OrderId::parse(order), amount.parse::<i64>(), cy_domain::Currency::parse(currency))
+                    && let Ok(money) = Money::new(amount, currency)
+                {
+                    captures.insert(capture.to_owned(), (order, money));
+                }
+            }
+        }
+        self.ledger = Some(path);
+        Ok(self)
+    }
+
+    fn remember_capture(&self, order: &OrderId, amount: Money) {
+        let capture = self.payment_id(PaymentProvider::Paypal, order);
+        let Ok(mut captures) = self.captures.lock() else { return };
+        if captures.insert(capture.clone(), (order.clone(), amount)).is_some() {
+            return;
+        }
+        if let Some(path) = &self.ledger {
+            use std::io::Write;
+            let line = format!("{capture}\t{order}\t{}\t{}\n", amount.amount, amount.currency);
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "the simulated PayPal could not keep its record");
+            }
+        }
     }
 
     /// Reports each refund taken on `to` (the local runtime turns them into webhooks).
@@ -226,10 +304,32 @@ impl PaymentGateway for SimulatedPayments {
                 PaymentIntent { provider, reference, amount, client_secret: None, redirect_url: None }
             }
             PaymentProvider::Paypal => {
+                self.remember_capture(order, amount);
                 let redirect_url = Some(format!("{}/dev/paypal/approve?token={reference}", self.base_url));
                 PaymentIntent { provider, reference, amount, client_secret: None, redirect_url }
             }
         })
+    }
+
+    /// The simulated PayPal knows the captures of the payments it opened (completed: a
+    /// simulated customer always pays), and no other.
+    async fn collected(&self, provider: PaymentProvider, payment_id: &str) -> Result<Option<Collected>, PaymentError> {
+        if provider != PaymentProvider::Paypal {
+            return Ok(None);
+        }
+        let known = self.captures.lock().ok().and_then(|c| c.get(payment_id).cloned());
+        match known {
+            Some((order, amount)) => Ok(Some(Collected {
+                payment_id: payment_id.to_owned(),
+                completed: true,
+                amount,
+                order_id: Some(order),
+            })),
+            None => Err(PaymentError::Declined {
+                code: "RESOURCE_NOT_FOUND".to_owned(),
+                message: format!("the simulated PayPal has no capture {payment_id}"),
+            }),
+        }
     }
 
     async fn capture_payment(

@@ -33,6 +33,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// Stripe's default tolerance for the signature timestamp.
 pub const STRIPE_TOLERANCE_SECS: i64 = 300;
 
+/// How far a PayPal `PAYPAL-TRANSMISSION-TIME` may be from our clock, either way (as Stripe's
+/// tolerance): a delivery recorded and replayed later is refused even though its signature holds.
+pub const PAYPAL_TOLERANCE_SECS: i64 = 300;
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
     MissingHeader,
@@ -142,6 +146,11 @@ pub async fn verify_paypal(
     }
     let transmission_id = present(headers.transmission_id)?;
     let transmission_time = present(headers.transmission_time)?;
+    let sent = time::OffsetDateTime::parse(transmission_time, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| Refused::MalformedHeader)?;
+    if sent.unix_timestamp().abs_diff(now_unix) > PAYPAL_TOLERANCE_SECS.unsigned_abs() {
+        return Err(Refused::StaleTimestamp);
+    }
     let signature = present(headers.transmission_sig)?;
     let cert_url = present(headers.cert_url)?;
     if present(headers.auth_algo)? != PAYPAL_AUTH_ALGO {
@@ -310,16 +319,25 @@ mod paypal_tests {
         Counting { inner, asked: AtomicUsize::new(0) }
     }
 
-    fn sign(key: &TestCertificate, body: &[u8], cert_url: &str) -> Vec<(&'static str, String)> {
+    fn rfc3339(unix: i64) -> String {
+        let at = time::OffsetDateTime::from_unix_timestamp(unix).unwrap();
+        at.format(&time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    fn sign_at(key: &TestCertificate, body: &[u8], cert_url: &str, at: i64) -> Vec<(&'static str, String)> {
         sign_paypal(
             &key.key_pkcs8_pem,
             "b2384410-f8d2-11ec-9c6d-1b14a3ba1df0",
-            "2025-11-26T10:15:09Z",
+            &rfc3339(at),
             WEBHOOK_ID,
             body,
             cert_url,
         )
         .unwrap()
+    }
+
+    fn sign(key: &TestCertificate, body: &[u8], cert_url: &str) -> Vec<(&'static str, String)> {
+        sign_at(key, body, cert_url, now())
     }
 
     fn headers<'a>(delivery: &'a [(&'static str, String)]) -> PaypalHeaders<'a> {
@@ -349,8 +367,19 @@ mod paypal_tests {
         tampered[20] ^= 1;
         assert_eq!(verify(&h, &tampered, &certs).await, Err(Refused::BadSignature));
         assert_eq!(verify_paypal(&h, BODY, "OTHER-WEBHOOK", &certs, now()).await, Err(Refused::BadSignature));
-        let other_time = PaypalHeaders { transmission_time: Some("2025-11-26T10:15:10Z"), ..h };
+        let later = rfc3339(now() + 1);
+        let other_time = PaypalHeaders { transmission_time: Some(&later), ..h };
         assert_eq!(verify(&other_time, BODY, &certs).await, Err(Refused::BadSignature));
+
+        // Signed, but sent (or replayed) outside the tolerance, either way: refused as stale.
+        for off in [-PAYPAL_TOLERANCE_SECS - 1, PAYPAL_TOLERANCE_SECS + 1] {
+            let old = sign_at(&cert, BODY, CERT_URL, now() + off);
+            assert_eq!(verify(&headers(&old), BODY, &certs).await, Err(Refused::StaleTimestamp), "{off}");
+        }
+        let edge = sign_at(&cert, BODY, CERT_URL, now() - PAYPAL_TOLERANCE_SECS + 5);
+        assert_eq!(verify(&headers(&edge), BODY, &certs).await, Ok(()));
+        let unreadable = PaypalHeaders { transmission_time: Some("yesterday"), ..h };
+        assert_eq!(verify(&unreadable, BODY, &certs).await, Err(Refused::MalformedHeader));
 
         // Signed with another key than the certificate's.
         let impostor = TestCertificate::generate().unwrap();
@@ -422,9 +451,19 @@ mod paypal_tests {
         let certs = source_with(&cert);
         let delivery = sign(&cert, BODY, CERT_URL);
         let h = headers(&delivery);
+        // Deliveries sent (and checked) when the certificate is not valid: after it expired,
+        // before it started.
         let in_20_years = now() + 20 * 365 * 24 * 3600;
-        assert_eq!(verify_paypal(&h, BODY, WEBHOOK_ID, &certs, in_20_years).await, Err(Refused::UntrustedCertificate));
-        assert_eq!(verify_paypal(&h, BODY, WEBHOOK_ID, &certs, 0).await, Err(Refused::UntrustedCertificate));
+        let late = sign_at(&cert, BODY, CERT_URL, in_20_years);
+        assert_eq!(
+            verify_paypal(&headers(&late), BODY, WEBHOOK_ID, &certs, in_20_years).await,
+            Err(Refused::UntrustedCertificate)
+        );
+        let early = sign_at(&cert, BODY, CERT_URL, 0);
+        assert_eq!(
+            verify_paypal(&headers(&early), BODY, WEBHOOK_ID, &certs, 0).await,
+            Err(Refused::UntrustedCertificate)
+        );
 
         // A certificate for another name, served from the right URL.
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();

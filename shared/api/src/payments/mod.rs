@@ -39,6 +39,14 @@ impl Payments {
         {
             return Ok(outcome);
         }
+        let confirmed = match self.confirm_collection(event).await? {
+            Confirmed::As(event) => *event,
+            Confirmed::Refused(reason) => {
+                let order = records::order_for_event(self.store.as_ref(), event).await?;
+                return records::flag(self.store.as_ref(), event, order, reason, Timestamp::now()).await;
+            }
+        };
+        let event = &confirmed;
         let outcome = records::apply_provider_event(self.store.as_ref(), event).await?;
         let order = match outcome.order() {
             Some(order) => Some(order.clone()),
@@ -48,6 +56,60 @@ impl Payments {
             self.send_refunds(&order).await;
         }
         Ok(outcome)
+    }
+
+    /// A collection a webhook reports, as the provider's API confirms it (PayPal: its signature
+    /// binds the body only by CRC32, so the capture is read back and its API's amount is the
+    /// one applied). A capture PayPal does not know, or that is not its order's, is refused and
+    /// flagged; one its API does not show completed is answered 503, so PayPal delivers again.
+    async fn confirm_collection(&self, event: &ProviderEvent) -> Result<Confirmed, Error> {
+        let ProviderEventKind::Succeeded { amount: reported } = event.kind else {
+            return Ok(Confirmed::As(Box::new(event.clone())));
+        };
+        let Some(payment_id) = event.lookup.payment_id.as_deref() else {
+            return Ok(Confirmed::As(Box::new(event.clone())));
+        };
+        let collected = match self.gateway.collected(event.provider, payment_id).await {
+            Ok(None) => return Ok(Confirmed::As(Box::new(event.clone()))),
+            Ok(Some(collected)) => collected,
+            Err(PaymentError::Declined { code, message }) => {
+                return Ok(Confirmed::Refused(format!(
+                    "the provider does not confirm payment {payment_id}: {code}: {message}"
+                )));
+            }
+            Err(e) => {
+                tracing::warn!(payment_id, error = %e, "confirming a collection failed; the provider will deliver again");
+                return Err(Error::unavailable(30));
+            }
+        };
+        if let (Some(theirs), Some(reported)) = (&collected.order_id, &event.lookup.order_id)
+            && theirs != reported
+        {
+            return Ok(Confirmed::Refused(format!("payment {payment_id} belongs to another order at the provider")));
+        }
+        if collected.amount != reported {
+            // The body was altered on the way (its signature covers it only by CRC32), or the
+            // provider contradicts itself: either way not applied, and an admin looks.
+            return Ok(Confirmed::Refused(format!(
+                "the delivery says payment {payment_id} collected {} {}, the provider's API says {} {}",
+                reported.to_decimal_string(),
+                reported.currency,
+                collected.amount.to_decimal_string(),
+                collected.amount.currency
+            )));
+        }
+        if !collected.completed {
+            // Reported completed, not completed at its API (yet): the provider delivers again.
+            tracing::warn!(payment_id, "a collection reported before its API says it completed; asking for a retry");
+            return Err(Error::unavailable(60));
+        }
+        let mut confirmed = event.clone();
+        confirmed.kind = ProviderEventKind::Succeeded { amount: collected.amount };
+        // The order the provider's API names is checked against the order found (`decide`).
+        if collected.order_id.is_some() {
+            confirmed.lookup.order_id = collected.order_id;
+        }
+        Ok(Confirmed::As(Box::new(confirmed)))
     }
 
     /// PayPal: the customer approved; capture (idempotent per order) and, if the money is
@@ -100,6 +162,14 @@ impl Payments {
             tracing::warn!(order_id = %order.id, error = %e, "closing the payment failed; a late payment is refunded");
         }
     }
+}
+
+/// A reported collection after it was read back from the provider.
+enum Confirmed {
+    /// Apply this (with the provider's amount).
+    As(Box<ProviderEvent>),
+    /// Refuse and flag it, for this reason.
+    Refused(String),
 }
 
 /// Provider ids become parts of our keys: refuse anything that is not a short printable id.

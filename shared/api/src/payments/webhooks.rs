@@ -7,9 +7,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use cy_data::payments as payment_records;
 use cy_domain::Error;
 use cy_domain::Timestamp;
-use cy_domain::payment::ProviderEvent;
+use cy_domain::payment::{PaymentProvider, ProviderEvent};
 use cy_http::extract::read_body;
 use cy_http::route;
 use cy_http::routes::Routes;
@@ -181,9 +182,29 @@ async fn paypal(State(hooks): State<Webhooks>, headers: HeaderMap, body: Body) -
         cert_url: header(&headers, "paypal-cert-url"),
         auth_algo: header(&headers, "paypal-auth-algo"),
     };
-    verify_paypal(&paypal_headers, &body, webhook_id, hooks.certificates.as_ref(), Timestamp::now().unix())
+    let now = Timestamp::now();
+    verify_paypal(&paypal_headers, &body, webhook_id, hooks.certificates.as_ref(), now.unix())
         .await
         .map_err(|why| refused("paypal", why))?;
     let event = parse_paypal(&body).map_err(malformed)?;
-    answer(&hooks.payments, event).await
+    // Each transmission is applied once: a replay of the very same one (within the time
+    // tolerance, after which it is stale) changes nothing — an approval included, which is not
+    // claimed as an event.
+    let transmission = paypal_headers.transmission_id.unwrap_or_default().trim();
+    if transmission.len() > 255 || !transmission.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::invalid("PAYPAL-TRANSMISSION-ID", "is not a transmission id").into());
+    }
+    let store = hooks.payments.store.as_ref();
+    if !payment_records::claim_transmission(store, PaymentProvider::Paypal, transmission, now).await? {
+        tracing::info!(transmission, event_id = %event.event_id, "a PayPal transmission delivered again");
+        return Ok(Json(json!({"received": true, "outcome": "duplicate"})));
+    }
+    let answered = answer(&hooks.payments, event).await;
+    if answered.is_err() {
+        // PayPal retries a delivery we could not take: let its retry through.
+        if let Err(e) = payment_records::release_transmission(store, PaymentProvider::Paypal, transmission).await {
+            tracing::warn!(transmission, error = %e.message, "forgetting a failed transmission failed");
+        }
+    }
+    answered
 }

@@ -24,7 +24,7 @@ use cy_domain::{Money, OrderId};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::{Capture, PaymentError, PaymentGateway, PaymentIntent, RefundAccepted, RefundRequest};
+use crate::{Capture, Collected, PaymentError, PaymentGateway, PaymentIntent, RefundAccepted, RefundRequest};
 
 /// How long one call to a provider may take, from connecting to the last byte of the answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,6 +99,10 @@ impl PaymentGateway for Providers {
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundAccepted, PaymentError> {
         self.gateway(request.provider)?.refund(request).await
+    }
+
+    async fn collected(&self, provider: PaymentProvider, payment_id: &str) -> Result<Option<Collected>, PaymentError> {
+        self.gateway(provider)?.collected(provider, payment_id).await
     }
 
     async fn close_payment(

@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use super::{decode, endpoint, ensure_provider, send};
-use crate::{Capture, PaymentError, PaymentGateway, PaymentIntent, RefundAccepted, RefundRequest};
+use crate::{Capture, Collected, PaymentError, PaymentGateway, PaymentIntent, RefundAccepted, RefundRequest};
 
 const NAME: &str = "paypal";
 
@@ -125,9 +125,27 @@ impl Paypal {
         headers: &[(&str, &str)],
         body: &serde_json::Value,
     ) -> Result<T, PaymentError> {
+        self.call(reqwest::Method::POST, segments, headers, Some(body)).await
+    }
+
+    /// GETs a resource with a bearer token (as [`Self::post`]).
+    async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, PaymentError> {
+        self.call(reqwest::Method::GET, segments, &[], None).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, PaymentError> {
         let url = endpoint(&self.base_url, segments)?;
         let request = |token: &str| {
-            let mut request = self.client.post(url.clone()).bearer_auth(token).json(body);
+            let mut request = self.client.request(method.clone(), url.clone()).bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
             for (name, value) in headers {
                 request = request.header(*name, *value);
             }
@@ -208,6 +226,16 @@ struct StatusDetails {
 struct Amount {
     currency_code: String,
     value: String,
+}
+
+/// `GET /v2/payments/captures/{id}`: what PayPal itself says of a capture.
+#[derive(Deserialize)]
+struct CaptureResource {
+    id: String,
+    status: String,
+    amount: Amount,
+    #[serde(default)]
+    custom_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -330,6 +358,25 @@ impl PaymentGateway for Paypal {
             _ => false,
         };
         Ok(Some(Capture { payment_id: capture.id, amount: captured, completed }))
+    }
+
+    /// What PayPal's API says of capture `payment_id` (its webhook's signature binds the body
+    /// only through a CRC32, so the API is what a capture is believed from). An id PayPal does
+    /// not know is declined (`RESOURCE_NOT_FOUND`).
+    async fn collected(&self, provider: PaymentProvider, payment_id: &str) -> Result<Option<Collected>, PaymentError> {
+        ensure_provider(PaymentProvider::Paypal, provider)?;
+        let capture: CaptureResource = self.get(&["v2", "payments", "captures", payment_id]).await?;
+        let unreadable = |what: &str| PaymentError::Unknown(format!("paypal: capture {payment_id}: {what}"));
+        let currency = Currency::parse(&capture.amount.currency_code).map_err(|_| unreadable("unknown currency"))?;
+        let amount =
+            Money::parse_decimal(&capture.amount.value, currency).map_err(|_| unreadable("unreadable amount"))?;
+        Ok(Some(Collected {
+            payment_id: capture.id,
+            // PARTIALLY_REFUNDED and REFUNDED were completed first.
+            completed: matches!(capture.status.as_str(), "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED"),
+            amount,
+            order_id: capture.custom_id.as_deref().and_then(|id| OrderId::parse(id).ok()),
+        }))
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundAccepted, PaymentError> {
@@ -763,5 +810,43 @@ mod tests {
     fn debug_hides_the_client_secret() {
         let shown = format!("{:?}", paypal("https://api-m.paypal.com".to_owned()));
         assert!(!shown.contains(SECRET) && shown.contains(CLIENT_ID), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_capture_is_read_back_from_paypals_api() {
+        let server = MockServer::start().await;
+        mount_token(&server, "A21AA", 3600, 1).await;
+        Mock::given(method("GET"))
+            .and(path("/v2/payments/captures/3C679366HH908993F"))
+            .and(header("authorization", "Bearer A21AA"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "3C679366HH908993F",
+                "status": "COMPLETED", "amount": {"currency_code": "USD", "value": "20.99"},
+                "custom_id": "ord_01JD8X5ZPQ3M4N5P6Q7R8S9T0V"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/payments/captures/FORGED"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(json!({"name": "RESOURCE_NOT_FOUND",
+                "message": "The specified resource does not exist.", "details": [{"issue": "INVALID_RESOURCE_ID"}]})))
+            .mount(&server)
+            .await;
+        let paypal = paypal(server.uri());
+        let got = paypal.collected(PaymentProvider::Paypal, "3C679366HH908993F").await.unwrap().unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(
+            got,
+            Collected {
+                payment_id: "3C679366HH908993F".into(),
+                completed: true,
+                amount: Money::new(2_099, usd).unwrap(),
+                order_id: Some(OrderId::parse("ord_01JD8X5ZPQ3M4N5P6Q7R8S9T0V").unwrap()),
+            }
+        );
+        let forged = paypal.collected(PaymentProvider::Paypal, "FORGED").await.unwrap_err();
+        assert!(
+            matches!(forged, PaymentError::Declined { ref code, .. } if code == "INVALID_RESOURCE_ID"),
+            "{forged:?}"
+        );
     }
 }
