@@ -17,6 +17,7 @@ fn place_order(c: &mut Criterion) {
             slug: cy_domain_category("home-mugs"),
             name: "Mugs".into(),
             parent: None,
+            version: 1,
         };
         cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.expect("category");
         let seller = token(&app.register("bench.seller@example.in", "seller").await, "access_token");

@@ -247,6 +247,7 @@ pub async fn shop_in(app: TestApp, stock: i64) -> Shop {
         slug: cy_domain::product::CategoryId::parse("home-mugs").expect("slug"),
         name: "Mugs".into(),
         parent: None,
+        version: 1,
     };
     cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.expect("category");
     let seller = token(&app.register("seller@shop.example.in", "seller").await, "access_token");

@@ -46,6 +46,7 @@ async fn seed_categories(app: &TestApp) {
             slug: CategoryId::parse(slug).unwrap(),
             name: slug.to_uppercase(),
             parent: parent.map(|p| CategoryId::parse(p).unwrap()),
+            version: 1,
         };
         put_category_if_absent(app.store().as_ref(), &record).await.unwrap();
     }

@@ -30,6 +30,7 @@ async fn market(rules: OrderRules) -> Market {
         slug: cy_domain::product::CategoryId::parse("home-mugs").unwrap(),
         name: "Mugs".into(),
         parent: None,
+        version: 1,
     };
     cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.unwrap();
     let mut sellers = Vec::new();

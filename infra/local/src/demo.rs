@@ -96,6 +96,7 @@ pub async fn load(accounts: &Accounts, catalog: &Catalog) -> Result<Vec<Login>, 
             slug: CategoryId::parse(slug)?,
             name: (*name).to_owned(),
             parent: parent.map(CategoryId::parse).transpose()?,
+            version: 1,
         };
         records::put_category_if_absent(store, &category).await?;
     }

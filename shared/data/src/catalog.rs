@@ -259,12 +259,67 @@ pub async fn list_seller_products(
     Ok((items.iter().map(Item::record).collect::<Result<_, _>>()?, next))
 }
 
-/// A category as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A category as stored (and as admins see it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CategoryRecord {
+    /// Its id, the slug products name.
+    #[serde(rename = "id", alias = "slug")]
     pub slug: CategoryId,
     pub name: String,
     pub parent: Option<CategoryId>,
+    /// Starts at 1; each change raises it (`PATCH` names the version it changes).
+    #[serde(default = "first_version")]
+    pub version: u64,
+}
+
+fn first_version() -> u64 {
+    1
+}
+
+/// Creates a category (409 `already_exists` if its id is taken) with `also` (its audit record,
+/// an idempotency claim) in one transaction.
+pub async fn create_category(
+    store: &dyn WriteItems,
+    category: &CategoryRecord,
+    also: Vec<WriteOp>,
+) -> Result<(), Error> {
+    let mut ops = vec![WriteOp::create(Item::from_record(&keys::category(category.slug.as_str()), category)?)];
+    ops.extend(also);
+    store.transact(ops).await.map_err(|e| match e.failed_op() {
+        Some(0) => {
+            Error::conflict(ErrorCode::AlreadyExists, "A category with this id exists.").with_detail("field", "id")
+        }
+        _ => e.into(),
+    })
+}
+
+/// Saves a changed category under the version it was read at, with each of its new ancestors
+/// checked at the version read (so two moves at once cannot make a cycle between them), and
+/// `also` (its audit record), in one transaction. 409 `version_conflict` if any moved meanwhile.
+pub async fn save_category(
+    store: &dyn WriteItems,
+    read_at: u64,
+    category: &CategoryRecord,
+    ancestors: &[CategoryRecord],
+    also: Vec<WriteOp>,
+) -> Result<(), Error> {
+    let mut ops = vec![WriteOp::Put {
+        item: Item::from_record(&keys::category(category.slug.as_str()), category)?,
+        condition: Some(Condition::equals("version", read_at)),
+    }];
+    for ancestor in ancestors {
+        ops.push(WriteOp::Check {
+            key: keys::category(ancestor.slug.as_str()),
+            condition: Condition::equals("version", ancestor.version),
+        });
+    }
+    ops.extend(also);
+    store.transact(ops).await.map_err(|e| match e.failed_op() {
+        Some(_) => {
+            Error::conflict(ErrorCode::VersionConflict, "The category tree changed meanwhile; reload and retry.")
+        }
+        None => e.into(),
+    })
 }
 
 pub async fn put_category_if_absent(store: &dyn WriteItems, category: &CategoryRecord) -> Result<(), Error> {
@@ -289,6 +344,10 @@ pub async fn categories(store: &dyn QueryItems) -> Result<Vec<CategoryRecord>, E
             None => return Ok(all),
         }
     }
+}
+
+pub async fn get_category(store: &dyn ReadItems, id: &CategoryId) -> Result<Option<CategoryRecord>, Error> {
+    Ok(store.get(&keys::category(id.as_str())).await?.map(|i| i.record()).transpose()?)
 }
 
 pub async fn category_exists(store: &dyn ReadItems, id: &CategoryId) -> Result<bool, Error> {

@@ -22,6 +22,7 @@ pub enum Scope {
     Product,
     Address,
     Coupon,
+    Category,
 }
 
 /// An answer as it was first given: its status and its body (JSON text, sealed under the data

@@ -51,12 +51,18 @@ impl DynamoStore {
         let table = std::env::var("TABLE_NAME")
             .or_else(|_| std::env::var("CY_TABLE_NAME"))
             .map_err(|_| "TABLE_NAME is not set".to_owned())?;
+        Ok(Self::for_table(table).await)
+    }
+
+    /// The store on `table`, credentials and region from the environment (an operator's
+    /// command names the table), `CY_DYNAMODB_ENDPOINT` for an emulator.
+    pub async fn for_table(table: String) -> Self {
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let mut config = aws_sdk_dynamodb::config::Builder::from(&shared);
         if let Ok(endpoint) = std::env::var("CY_DYNAMODB_ENDPOINT").or_else(|_| std::env::var("CY_AWS_ENDPOINT")) {
             config = config.endpoint_url(endpoint);
         }
-        Ok(DynamoStore::new(Client::from_conf(config.build()), table))
+        DynamoStore::new(Client::from_conf(config.build()), table)
     }
 
     /// DynamoDB requests sent so far by this store (and its clones): what tests measure to keep

@@ -1,8 +1,10 @@
 //! The catalog (function `products`): public browsing and the category tree ([`browse`]),
 //! sellers' products ([`seller_products`]), uploads ([`uploads`]), and what admins decide:
-//! platform switches and the product review queue ([`moderation`]).
+//! platform switches and the product review queue ([`moderation`]), the category tree
+//! ([`categories`]).
 
 mod browse;
+mod categories;
 mod moderation;
 mod seller_products;
 mod uploads;
@@ -21,6 +23,7 @@ use cy_http::routes::Routes;
 use cy_http::{Caller, JwtKeys, require_roles};
 
 use browse::*;
+use categories::*;
 use moderation::*;
 use seller_products::*;
 use uploads::*;
@@ -41,7 +44,10 @@ use uploads::*;
     set_platform_settings,
     moderation_queue,
     approve_product,
-    reject_product
+    reject_product,
+    admin_categories,
+    create_category,
+    edit_category
 ))]
 pub struct Api;
 
@@ -77,7 +83,10 @@ pub fn routes(catalog: Catalog) -> Routes {
         set_platform_settings,
         moderation_queue,
         approve_product,
-        reject_product
+        reject_product,
+        admin_categories,
+        create_category,
+        edit_category
     )
     .route_layer(require_roles(catalog.keys.clone(), &[Role::Admin]));
     route!(Routes::new(), browse, product_page, category_tree)

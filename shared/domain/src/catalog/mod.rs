@@ -6,6 +6,7 @@
 //! half to even (banker's rounding) at a documented point: percent modifiers per unit, a
 //! percent coupon once on the subtotal, tax once per line.
 
+pub mod categories;
 pub mod options;
 pub mod pricing;
 pub mod quote;
