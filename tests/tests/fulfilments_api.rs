@@ -229,6 +229,16 @@ async fn a_seller_who_cannot_make_their_part_calls_it_off_and_the_customer_gets_
     assert_eq!((refunds[0].amount.amount, refunds[0].state), (5_500, RefundState::Submitted));
     assert_eq!(m.stock(&m.b.product).await, 10, "B's unit is back");
     assert_eq!(m.stock(&m.a.product).await, 8);
+    // Money a seller gives back is audited with the change.
+    let q =
+        cy_data::Query::index(cy_data::keys::AUDIT_BY_ACTOR, cy_data::keys::audit_by_actor_pk(&uid(&m.b.id))).limit(10);
+    let audited: Vec<Value> =
+        m.app.store().query(&q).await.unwrap().items.iter().map(|i| Value::Object(i.as_map().clone())).collect();
+    let refunded = audited.iter().find(|a| a["action"] == "order.refunded_by_seller").expect("audited");
+    assert_eq!(
+        (refunded["subject"].as_str(), refunded["details"]["refunds"][0]["amount"]["amount"].as_i64()),
+        (Some(id.as_str()), Some(5_500))
+    );
     // The provider confirms: the part's money is back; the order is not refunded as a whole.
     let confirmed = m.app.deliver(PaymentProvider::Stripe, "charge.refunded", &id).await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
@@ -271,6 +281,10 @@ async fn delivered_parts_complete_when_their_return_window_ends_and_a_return_is_
     assert_eq!(order.status, OrderStatus::ReturnRequested);
     let again = m.app.call(Method::POST, "/dev/jobs/order-sweeps", Some(&admin), None).await;
     assert_eq!(again.body["completions"]["done"], 0, "a sweep run twice completes nothing twice");
+    // A completed part is its seller's to be paid for: the whole order is no longer called off.
+    let whole = m.app.call(Method::POST, &format!("/orders/{id}/cancel"), Some(&admin), None).await;
+    whole.assert_error(409, "invalid_transition");
+    assert!(whole.body["error"]["message"].as_str().unwrap().contains("completed"), "{}", whole.body);
 
     // B accepts the return five times at once: one move, one refund, the unit back once.
     let stock_before = m.stock(&m.b.product).await;

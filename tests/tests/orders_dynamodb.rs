@@ -292,7 +292,7 @@ async fn a_two_seller_order_places_and_moves_its_parts_on_dynamodb() {
         last_error: "does not read".into(),
         at: Timestamp::now(),
     };
-    let off = vec![cy_data::orders::sweeps::take_off_due_list(&broken)];
+    let off = vec![cy_data::orders::sweeps::take_off_due_list(store.as_ref(), &broken).await.unwrap()];
     cy_data::orders::sweeps::set_aside(store.as_ref(), &record, off).await.unwrap();
     let (due, _) = cy_data::orders::sweeps::due_orders(
         store.as_ref(),

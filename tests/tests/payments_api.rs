@@ -650,6 +650,7 @@ impl cy_payments::PaymentGateway for Flaky {
         let mode = *self.mode.lock().unwrap();
         match mode {
             "opening_orders" => {}
+            "opening_down" => return Err(cy_payments::PaymentError::Unavailable("503 from the provider".into())),
             "refusing_payments" => {
                 return Err(cy_payments::PaymentError::Declined {
                     code: "amount_too_small".into(),
@@ -701,7 +702,10 @@ impl cy_payments::PaymentGateway for Flaky {
         reference: &str,
     ) -> Result<(), cy_payments::PaymentError> {
         self.closed.lock().unwrap().push(reference.to_owned());
-        Ok(())
+        match *self.mode.lock().unwrap() {
+            "closing_down" => Err(cy_payments::PaymentError::Unavailable("the provider times out".into())),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -997,4 +1001,58 @@ async fn a_paypal_capture_its_api_does_not_confirm_never_pays_the_order() {
     // The genuine capture pays it.
     let paid = shop.deliver(PaymentProvider::Paypal, "PAYMENT.CAPTURE.COMPLETED", &id).await;
     assert_eq!(paid.body["status"], "paid", "{}", paid.body);
+}
+
+/// The provider could not open the payment (503): the order was placed, with its coupon use and
+/// its stock. The retry with the same key answers that order, its payment opened now — not a
+/// new quote, which would refuse the coupon this very order used up.
+#[tokio::test]
+async fn a_retry_after_the_payment_could_not_be_opened_answers_the_order_already_placed() {
+    let shop = shop(5).await;
+    let admin = shop.admin().await;
+    let coupon = json!({"code": "ONLYONCE", "type": "percent", "bps": 1000, "per_customer_limit": 1});
+    assert_eq!(
+        shop.app.call(Method::POST, "/admin/coupons", Some(&admin), Some(coupon)).await.status,
+        StatusCode::CREATED
+    );
+    let flaky = Flaky::new(&shop, "opening_down");
+    let mut orders = shop.app.local.services.orders.clone();
+    orders.payments = flaky.clone();
+    let router = cy_http::finish(cy_api::orders::router(orders));
+    let (buyer, address) = cy_tests::seed_customer(shop.app.store().as_ref()).await;
+    let body = json!({"items": [{"product_id": shop.product, "quantity": 1}], "address_id": address,
+        "payment_provider": "stripe", "coupon": "ONLYONCE"});
+    let place = || {
+        let mut request = cy_tests::json_request(Method::POST, "/orders", Some(&buyer), Some(body.clone()));
+        request.headers_mut().insert("idempotency-key", http::HeaderValue::from_static("checkout-9"));
+        send(router.clone(), request)
+    };
+    let down = place().await;
+    down.assert_error(503, "unavailable");
+    let placed_id = down.body["error"]["details"]["order_id"].as_str().unwrap().to_owned();
+    *flaky.mode.lock().unwrap() = "up";
+    let retried = place().await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    assert_eq!(retried.body["order"]["id"], placed_id.as_str());
+    assert_eq!(retried.body["order"]["discount"]["amount"], 1_000);
+    assert_eq!(place().await.body, retried.body, "and its answer is kept from then on");
+    assert_eq!(shop.stock().await, 4, "one order, one unit");
+}
+
+/// A provider that cannot close one expired order's payment is not asked again in the same
+/// run (each try may wait out a timeout): the sweep still releases every expired order.
+#[tokio::test]
+async fn the_reservation_sweep_stops_asking_a_provider_that_cannot_close_payments() {
+    let shop = shop(10).await;
+    for _ in 0..3 {
+        shop.order(PaymentProvider::Stripe, 1).await;
+    }
+    let flaky = Flaky::new(&shop, "closing_down");
+    let sweeps = cy_api::jobs::Sweeps {
+        payments: cy_api::payments::Payments { store: shop.app.store(), gateway: flaky.clone() },
+    };
+    let report = sweeps.reservations(Timestamp::now().plus_secs(16 * 60)).await;
+    assert_eq!((report.done, report.failed), (3, 0), "{report:?}");
+    assert_eq!(flaky.closed.lock().unwrap().len(), 1, "asked once, then skipped for the run");
+    assert_eq!(shop.stock().await, 10);
 }

@@ -276,6 +276,12 @@ fn first_version() -> u64 {
     1
 }
 
+/// A category still at `version` (categories stored before versions read as version 1).
+pub fn at_version(version: u64) -> Condition {
+    let stored = Condition::equals("version", version);
+    if version == 1 { stored.or(Condition::LacksAttr("version".into())) } else { stored }
+}
+
 /// Creates a category (409 `already_exists` if its id is taken) with `also` (its audit record,
 /// an idempotency claim) in one transaction.
 pub async fn create_category(
@@ -305,12 +311,12 @@ pub async fn save_category(
 ) -> Result<(), Error> {
     let mut ops = vec![WriteOp::Put {
         item: Item::from_record(&keys::category(category.slug.as_str()), category)?,
-        condition: Some(Condition::equals("version", read_at)),
+        condition: Some(at_version(read_at)),
     }];
     for ancestor in ancestors {
         ops.push(WriteOp::Check {
             key: keys::category(ancestor.slug.as_str()),
-            condition: Condition::equals("version", ancestor.version),
+            condition: at_version(ancestor.version),
         });
     }
     ops.extend(also);

@@ -301,9 +301,10 @@ pub async fn flag(
 /// [`cy_domain::settlement::plan_refund`] made it) with its "due" entry, and `change.before_ops`
 /// (an idempotency claim) in the same transaction.
 pub async fn request_refund(store: &dyn Store, before: &Order, change: OrderChange) -> Result<Committed, Error> {
-    let payment = change.after.payment.clone().ok_or_else(Error::internal)?;
     let mut change = change;
-    change.after_ops.extend(new_refunds_due(before, &payment)?);
+    if let Some(payment) = &change.after.payment {
+        change.after_ops.extend(new_refunds_due(before, payment)?);
+    }
     commit_change(store, before, change).await
 }
 

@@ -301,14 +301,23 @@ pub fn refund_instead(mut payment: Payment, now: Timestamp, reason: &str) -> Res
 }
 
 /// Whether `actor` may call the whole `order` off once its money was collected (which refunds
-/// it): the customer until any part is processing, an admin any time before completion.
+/// everything left): the customer until any part is processing, an admin until any part is
+/// completed (a completed part is its seller's to be paid for: an admin refunds its lines, or
+/// calls off the other parts one by one).
 pub fn may_cancel_with_refund(order: &Order, actor: Actor) -> bool {
     use OrderStatus::*;
     match actor {
         Actor::Customer => order.status == Paid && order.customer_may_cancel(),
-        Actor::Admin => matches!(order.status, Paid | Processing | Shipped | Delivered | ReturnRequested | Returned),
+        Actor::Admin => may_refund_lines(order) && !order.fulfilments.iter().any(|f| f.status == Completed),
         Actor::Seller | Actor::System => false,
     }
+}
+
+/// Whether an admin may refund units of an order's lines: once it is paid and until every
+/// part has ended or completed.
+pub fn may_refund_lines(order: &Order) -> bool {
+    use OrderStatus::*;
+    matches!(order.status, Paid | Processing | Shipped | Delivered | ReturnRequested | Returned)
 }
 
 /// What a refund asks for: everything left (a cancellation), units of some lines, or what is

@@ -104,7 +104,7 @@ pub(super) async fn create_category(
         .iter()
         .map(|a| cy_data::WriteOp::Check {
             key: cy_data::keys::category(a.slug.as_str()),
-            condition: cy_data::Condition::equals("version", a.version),
+            condition: records::at_version(a.version),
         })
         .collect();
     let created = create_once(

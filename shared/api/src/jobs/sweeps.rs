@@ -5,6 +5,7 @@
 //! (`cy_data::orders::sweeps`), so one order that cannot be changed never stalls the rest.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use cy_data::orders::sweeps::{
     self as due, FAILURES_TO_SET_ASIDE, SetAside, Sweep, due_orders, note_failure, take_off_due_list,
@@ -24,6 +25,11 @@ use crate::payments::Payments;
 /// ends well within its function's timeout, and the next (a minute later) goes on.
 pub const SWEEP_BUDGET: usize = 1000;
 
+/// How long one sweep may run in one run: the three together stay well within the function's
+/// 60 s timeout whatever one of them meets (a provider timing out on every call, a backlog), so
+/// a slow sweep never keeps the others from running; each goes on where it stopped next run.
+pub const SWEEP_TIME_SLICE: Duration = Duration::from_secs(15);
+
 /// What one sweep did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SweepReport {
@@ -36,6 +42,9 @@ pub struct SweepReport {
     /// Why the sweep itself stopped early, if it did (its list could not be read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The sweep used its time slice and stops here; the next run goes on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_time: bool,
 }
 
 impl fmt::Display for SweepReport {
@@ -49,7 +58,15 @@ struct Failing<'a> {
     sweep: Sweep,
     subject: &'a str,
     order_id: Option<&'a OrderId>,
-    off_the_list: Vec<WriteOp>,
+    off_the_list: OffTheList,
+}
+
+/// What takes a subject off its sweep's list.
+enum OffTheList {
+    /// The order leaves the due list (GSI1), if still as found.
+    Order(OrderId),
+    /// These writes (a due refund's entry deleted).
+    Writes(Vec<WriteOp>),
 }
 
 /// The sweeps, over the store and the payment providers.
@@ -88,6 +105,17 @@ impl Sweeps {
             report.failed += 1;
             return;
         }
+        let off_the_list = match off_the_list {
+            OffTheList::Writes(ops) => ops,
+            OffTheList::Order(id) => match take_off_due_list(self.store(), &id).await {
+                Ok(op) => vec![op],
+                Err(e) => {
+                    tracing::warn!(sweep = sweep.as_str(), subject, error = %e.message, "reading the order to set it aside failed");
+                    report.failed += 1;
+                    return;
+                }
+            },
+        };
         let record = SetAside {
             sweep,
             subject: subject.to_owned(),
@@ -119,6 +147,7 @@ impl Sweeps {
         F: Fn(OrderId) -> Fut,
         Fut: Future<Output = Result<usize, Error>>,
     {
+        let deadline = Instant::now() + SWEEP_TIME_SLICE;
         let mut report = SweepReport::default();
         let (mut cursor, mut read) = (None, 0);
         loop {
@@ -131,11 +160,15 @@ impl Sweeps {
                 }
             };
             for id in ids {
+                if Instant::now() >= deadline {
+                    report.out_of_time = true;
+                    return report;
+                }
                 read += 1;
                 match handle(id.clone()).await {
                     Ok(n) => report.done += n,
                     Err(e) => {
-                        let off_the_list = vec![take_off_due_list(&id)];
+                        let off_the_list = OffTheList::Order(id.clone());
                         let failing = Failing { sweep, subject: id.as_str(), order_id: Some(&id), off_the_list };
                         self.failed(&mut report, failing, &e, now).await;
                     }
@@ -152,6 +185,10 @@ impl Sweeps {
     /// unpaid slot freed) and closes their payments. Safe against a payment arriving at the same
     /// moment: the move is conditional on the order still being unpaid at the version read.
     pub async fn reservations(&self, now: Timestamp) -> SweepReport {
+        // A provider that could not close one payment is not asked again this run (each try may
+        // wait out a timeout); its late payments are refunded when they come.
+        let unreachable: std::sync::Mutex<Vec<cy_domain::payment::PaymentProvider>> = std::sync::Mutex::default();
+        let unreachable = &unreachable;
         self.over_due_orders(Sweep::Reservations, now, |id| async move {
             let Some(order) = records::get_order(self.store(), &id).await? else { return Ok(0) };
             if !order.status.is_unpaid() || order.reserved_until > now {
@@ -160,7 +197,14 @@ impl Sweeps {
             let note = Some("reservation expired unpaid".to_owned());
             match records::move_order(self.store(), &order, OrderStatus::Cancelled, Actor::System, None, note).await? {
                 Some(cancelled) => {
-                    self.payments.close_payment(&cancelled).await;
+                    let provider = cancelled.payment_provider;
+                    let skip = unreachable.lock().is_ok_and(|u| u.contains(&provider));
+                    if !skip
+                        && !self.payments.close_payment(&cancelled).await
+                        && let Ok(mut u) = unreachable.lock()
+                    {
+                        u.push(provider);
+                    }
                     Ok(1)
                 }
                 // Paid (or released by an overlapping run) meanwhile.
@@ -177,6 +221,10 @@ impl Sweeps {
             let mut done = 0;
             for _ in 0..100 {
                 let Some(order) = records::get_order(self.store(), &id).await? else { return Ok(done) };
+                if order.payment.as_ref().is_some_and(|p| p.cancellation_pending()) {
+                    // Being called off whole: nothing completes until its refund is settled.
+                    return Ok(done);
+                }
                 let Some(seller) = order.parts_due_for_completion(now).into_iter().next() else { return Ok(done) };
                 let mut after = order.clone();
                 let rules = FulfilmentRules::default();
@@ -201,6 +249,7 @@ impl Sweeps {
     /// the same run, so one provider's outage holds back neither the run nor the others'
     /// refunds; an outage is not the refund's failure.
     pub async fn refunds(&self, now: Timestamp) -> SweepReport {
+        let deadline = Instant::now() + SWEEP_TIME_SLICE;
         let mut report = SweepReport::default();
         let (mut tried, mut read) = (0, 0);
         let mut unreachable: Vec<PaymentProvider> = Vec::new();
@@ -214,12 +263,18 @@ impl Sweeps {
                 }
             };
             for entry in page {
+                if Instant::now() >= deadline {
+                    report.out_of_time = true;
+                    return report;
+                }
                 read += 1;
                 let due = match entry {
                     Ok(due) => due,
                     Err(refund_id) => {
-                        let off_the_list =
-                            vec![WriteOp::Delete { key: keys::refund_due_raw(&refund_id), condition: None }];
+                        let off_the_list = OffTheList::Writes(vec![WriteOp::Delete {
+                            key: keys::refund_due_raw(&refund_id),
+                            condition: None,
+                        }]);
                         let e = Error::bad_request("the due entry does not read as one");
                         let failing =
                             Failing { sweep: Sweep::Refunds, subject: &refund_id, order_id: None, off_the_list };
@@ -231,7 +286,10 @@ impl Sweeps {
                     sweep: Sweep::Refunds,
                     subject: due.refund_id.as_str(),
                     order_id: Some(order_id),
-                    off_the_list: vec![WriteOp::Delete { key: keys::refund_due(&due.refund_id), condition: None }],
+                    off_the_list: OffTheList::Writes(vec![WriteOp::Delete {
+                        key: keys::refund_due(&due.refund_id),
+                        condition: None,
+                    }]),
                 };
                 let order = match records::get_order(self.store(), &due.order_id).await {
                     Ok(Some(order)) => order,

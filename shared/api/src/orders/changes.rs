@@ -88,6 +88,12 @@ impl Orders {
         let reason = if actor == Actor::Admin { "cancelled by an admin" } else { "cancelled by the customer" };
         if collected(&order) && order.status != OrderStatus::Refunded {
             if !may_cancel_with_refund(&order, actor) {
+                if actor == Actor::Admin && order.fulfilments.iter().any(|f| f.status == OrderStatus::Completed) {
+                    return Err(Error::conflict(
+                        ErrorCode::InvalidTransition,
+                        "Part of this order is completed: call off its other parts one by one, or refund lines.",
+                    ));
+                }
                 check_move(order.status, OrderStatus::Cancelled, actor)?;
                 return Err(Error::conflict(ErrorCode::InvalidTransition, "This order can no longer be called off."));
             }

@@ -45,6 +45,13 @@ pub(crate) struct Answer {
     pub body: Value,
 }
 
+/// What an earlier request with the same key did.
+enum Earlier {
+    Nothing,
+    Answered(Answer),
+    Placed(OrderId),
+}
+
 /// The context a kept answer is sealed under (bound to its order).
 fn answer_context(order: &OrderId) -> String {
     format!("idempotency-answer:{order}")
@@ -83,17 +90,37 @@ impl Orders {
         }
     }
 
-    /// The first answer to this key, when one is kept: replayed as it was (status and body),
-    /// whatever the order is now. 409 for the key used with another body or on another endpoint.
-    async fn kept_answer(&self, caller: &Caller, key: &str, request_sha256: &str) -> Result<Option<Answer>, Error> {
-        let Some(claim) = claims::claim(self.store.as_ref(), &caller.user_id, key).await? else { return Ok(None) };
+    /// What an earlier request with this key and body did: its answer, kept as it was (status
+    /// and body, whatever the order is now), or the order it placed before its answer was kept.
+    /// 409 for the key used with another body or on another endpoint.
+    async fn earlier(&self, caller: &Caller, key: &str, request_sha256: &str) -> Result<Earlier, Error> {
+        let Some(claim) = claims::claim(self.store.as_ref(), &caller.user_id, key).await? else {
+            return Ok(Earlier::Nothing);
+        };
         claim.check_scope(Scope::Order)?;
         if claim.request_sha256 != request_sha256 {
             return Err(key_reused());
         }
-        let Some(kept) = claim.answer else { return Ok(None) };
         let order = OrderId::parse(&claim.created).map_err(|_| key_reused())?;
-        Ok(Some(self.open_answer(&order, kept)?))
+        match claim.answer {
+            Some(kept) => Ok(Earlier::Answered(self.open_answer(&order, kept)?)),
+            None => Ok(Earlier::Placed(order)),
+        }
+    }
+
+    /// Answers a retry from what the earlier request did: its kept answer; or, for an order
+    /// placed whose answer was never kept (the first attempt died opening the payment), the
+    /// payment opened for it now — never a new quote, which might say otherwise (a coupon used
+    /// up by this very order, a quote expired since).
+    async fn answer_earlier(&self, caller: &Caller, key: &str, earlier: Earlier) -> Result<Option<Answer>, Error> {
+        match earlier {
+            Earlier::Nothing => Ok(None),
+            Earlier::Answered(answer) => Ok(Some(answer)),
+            Earlier::Placed(id) => {
+                let order = records::get_order(self.store.as_ref(), &id).await?.ok_or_else(Error::internal)?;
+                Ok(Some(self.open_payment(caller, key, order).await?))
+            }
+        }
     }
 
     fn open_answer(&self, order: &OrderId, kept: StoredAnswer) -> Result<Answer, Error> {
@@ -113,16 +140,28 @@ impl Orders {
     ) -> Result<Answer, Error> {
         // A retry gets the first answer before anything is decided again (a product archived
         // since, a coupon used up since: the order was placed, and the retry says so).
-        if let Some(key) = &key
-            && let Some(kept) = self.kept_answer(caller, key, &request_sha256).await?
-        {
-            return Ok(kept);
+        if let Some(key) = &key {
+            let earlier = self.earlier(caller, key, &request_sha256).await?;
+            if let Some(answer) = self.answer_earlier(caller, key, earlier).await? {
+                return Ok(answer);
+            }
         }
         let provider = PaymentProvider::parse(&body.payment_provider)
             .map_err(|e| Error::invalid("payment_provider", e.message))?;
         let address_id = AddressId::parse(&body.address_id)
             .map_err(|_| Error::invalid("address_id", "is not one of your addresses"))?;
-        let (quote, address) = self.quote_for(caller, &body).await?;
+        let (quote, address) = match self.quote_for(caller, &body).await {
+            Ok(quoted) => quoted,
+            // An expired token whose order was placed: the retry answers what it got.
+            Err(e) if key.is_none() && body.quote_token.is_some() => {
+                let token = body.quote_token.as_deref().unwrap_or_default();
+                let Ok(sealed) = self.quoting.signer.verify_signature(token) else { return Err(e) };
+                let key = format!("quote:{}", sealed.quote_id);
+                let earlier = self.earlier(caller, &key, &request_sha256).await?;
+                return self.answer_earlier(caller, &key, earlier).await?.ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
         // Without a key of its own, the quote is the key: one quote makes at most one order (a
         // retry of a quote's order finds its claim in the transaction, below).
         let key = key.unwrap_or_else(|| format!("quote:{}", quote.quote_id));
@@ -193,8 +232,8 @@ impl Orders {
                     .with_detail("coupon", why));
             }
             Err(PlaceRefused::KeyUsed { order_id, same_request: true }) => {
-                if let Some(kept) = self.kept_answer(caller, &key, &request_sha256).await? {
-                    return Ok(kept);
+                if let Earlier::Answered(answer) = self.earlier(caller, &key, &request_sha256).await? {
+                    return Ok(answer);
                 }
                 // A retry of a request that already made its order, before its answer was kept
                 // (the first attempt is still opening the payment, or died doing so): finish it.

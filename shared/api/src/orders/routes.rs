@@ -9,7 +9,7 @@ use cy_data::orders::sweeps::{self, SetAside};
 use cy_data::orders::{self as records, OrderEntry};
 use cy_data::payments::{self as payment_records, PaymentFlag};
 use cy_domain::order::{Actor, Order, OrderStatus, TimelineEntry, Tracking};
-use cy_domain::settlement::{RefundAsk, may_cancel_with_refund};
+use cy_domain::settlement::{RefundAsk, may_refund_lines};
 use cy_domain::text::BoundedText;
 use cy_domain::{Error, ErrorCode, Role, UserId};
 use cy_http::auth::SIGNED_IN;
@@ -328,7 +328,7 @@ async fn refund_lines(
     if let Some(earlier) = replay_earlier(keyed.as_ref(), orders.store.as_ref(), &caller.user_id, replay).await? {
         return Ok((StatusCode::ACCEPTED, Json(earlier)));
     }
-    if !may_cancel_with_refund(&order, Actor::Admin) {
+    if !may_refund_lines(&order) {
         return Err(Error::conflict(ErrorCode::InvalidTransition, "This order can no longer be refunded.").into());
     }
     let ask = RefundAsk::Lines(body.lines.iter().map(|l| (l.line, l.quantity)).collect());

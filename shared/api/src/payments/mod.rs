@@ -155,11 +155,16 @@ impl Payments {
 
     /// Closes the payment of an order called off before its money came (expired, or cancelled
     /// unpaid), so the provider refuses a late attempt rather than collecting it for us to
-    /// refund. Best effort: a failure is logged, and a payment that arrives anyway is refunded.
-    pub async fn close_payment(&self, order: &Order) {
-        let Some(payment) = order.payment.as_ref().filter(|p| p.captured.is_none()) else { return };
-        if let Err(e) = self.gateway.close_payment(order.payment_provider, &order.id, &payment.reference).await {
-            tracing::warn!(order_id = %order.id, error = %e, "closing the payment failed; a late payment is refunded");
+    /// refund. Best effort: a failure is logged (`false`), and a payment that arrives anyway is
+    /// refunded.
+    pub async fn close_payment(&self, order: &Order) -> bool {
+        let Some(payment) = order.payment.as_ref().filter(|p| p.captured.is_none()) else { return true };
+        match self.gateway.close_payment(order.payment_provider, &order.id, &payment.reference).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(order_id = %order.id, error = %e, "closing the payment failed; a late payment is refunded");
+                false
+            }
         }
     }
 }

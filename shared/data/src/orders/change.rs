@@ -165,7 +165,10 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
             let data = json!({"order_id": after.id, "status": after.status, "seller_id": seller,
                 "fulfilment_status": part.status, "from": from, "to": part.status, "actor": actor,
                 "note": note, "tracking": part.tracking});
-            event("order.status_changed", &after, data)
+            // A part's move concerns its customer and its seller, never the order's other sellers.
+            let mut event = event("order.status_changed", &after, data);
+            event.sellers = vec![seller.clone()];
+            event
         }
         None if before.status != after.status => {
             let (from, to) = (before.status, after.status);
@@ -191,14 +194,19 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
     };
     ops.push(outbox_write(&event)?);
     ops.extend(after_ops);
-    if actor == Actor::Admin {
-        // What an admin does to an order (moves, cancellations, refunds) is audited with it.
-        let had =
-            |id: &cy_domain::RefundId| before.payment.as_ref().is_some_and(|p| p.refunds.iter().any(|r| &r.id == id));
-        let new_refunds: Vec<_> = after.payment.iter().flat_map(|p| &p.refunds).filter(|r| !had(&r.id)).collect();
+    let had = |id: &cy_domain::RefundId| before.payment.as_ref().is_some_and(|p| p.refunds.iter().any(|r| &r.id == id));
+    let new_refunds: Vec<_> = after.payment.iter().flat_map(|p| &p.refunds).filter(|r| !had(&r.id)).collect();
+    // What an admin does to an order (moves, cancellations, refunds), and money a seller gives
+    // back (their part called off, a return accepted), is audited with it.
+    let audited = match actor {
+        Actor::Admin => Some("order.changed_by_admin"),
+        Actor::Seller if !new_refunds.is_empty() => Some("order.refunded_by_seller"),
+        _ => None,
+    };
+    if let Some(action) = audited {
         let details = json!({"from": before.status, "to": after.status, "seller_id": part, "note": note,
             "refunds": new_refunds});
-        ops.push(AuditRecord::new(actor_id.as_ref(), "order.changed_by_admin", after.id.as_str(), details).write()?);
+        ops.push(AuditRecord::new(actor_id.as_ref(), action, after.id.as_str(), details).write()?);
     }
     if ops.len() > crate::port::MAX_TRANSACTION_OPS {
         // Placing refuses orders this large (LATER_CHANGE_OPS); one placed under an older,

@@ -120,15 +120,22 @@ pub async fn set_aside(store: &dyn Store, record: &SetAside, off_the_list: Vec<W
 }
 
 /// Takes an order off the reservation or completion list: removes its GSI1 attributes, whatever
-/// the rest of the item holds (it may be what no longer reads as an order). The next change of
-/// the order puts it back where its state says.
-pub fn take_off_due_list(order: &OrderId) -> WriteOp {
-    WriteOp::Update(
+/// the rest of the item holds (it may be what no longer reads as an order), as long as it is
+/// still at the version it was found at (a change since may have mended it, and put it where its
+/// state says). The next change of the order puts it back on its list.
+pub async fn take_off_due_list(store: &dyn Store, order: &OrderId) -> Result<WriteOp, Error> {
+    let item = store.get(&keys::order(order)).await?;
+    let version = item.as_ref().and_then(|i| i.get("version")).and_then(serde_json::Value::as_u64);
+    let condition = match version {
+        Some(v) => Condition::equals("version", v),
+        None => Condition::Exists.and(Condition::LacksAttr("version".into())),
+    };
+    Ok(WriteOp::Update(
         Update::new(keys::order(order))
             .remove(crate::port::Index::Gsi1.pk_attr())
             .remove(crate::port::Index::Gsi1.sk_attr())
-            .when(Condition::Exists),
-    )
+            .when(condition),
+    ))
 }
 
 /// What the sweeps set aside, by sweep and subject (one record each, however often it was set

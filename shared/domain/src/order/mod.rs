@@ -82,12 +82,19 @@ pub struct Order {
 
 impl Order {
     /// Fills in what orders stored before fulfilments lack: one part per seller at the order's
-    /// status (all shipping on the first seller's part: per-seller shipping was not kept then).
+    /// status (all shipping on the first seller's part: per-seller shipping was not kept then),
+    /// a delivered part's return window counted from the order's last change.
     pub fn upgrade_stored(&mut self) {
         if self.fulfilments.is_empty() && !self.lines.is_empty() {
             let first = self.lines[0].seller_id.clone();
             let shipping = std::collections::BTreeMap::from([(first, self.shipping)]);
-            if let Ok(parts) = fulfilment::split(&self.lines, &shipping, self.status, self.updated_at) {
+            if let Ok(mut parts) = fulfilment::split(&self.lines, &shipping, self.status, self.updated_at) {
+                if matches!(self.status, OrderStatus::Delivered | OrderStatus::ReturnRequested) {
+                    for part in &mut parts {
+                        part.delivered_at = Some(self.updated_at);
+                        part.returnable_until = Some(self.updated_at.plus_secs(DEFAULT_RETURN_WINDOW_SECS));
+                    }
+                }
                 self.fulfilments = parts;
             }
         }
