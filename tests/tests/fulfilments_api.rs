@@ -159,6 +159,7 @@ async fn a_two_seller_order_has_a_part_per_seller_and_each_seller_moves_and_sees
     assert_eq!(seen["fulfilments"][0]["line_indexes"], json!([0]));
     assert_eq!((seen["status"].as_str(), seen["total"]["amount"].as_i64()), (Some("delivered"), Some(20_000)));
     assert!(seen.get("payment").is_none(), "the payment covers B's part too");
+
     assert_nothing_of(&m.b, &seen, "A's view of the order");
     let timeline = m.app.call(Method::GET, &format!("/orders/{id}/timeline"), Some(&m.a.token), None).await.body;
     let entries = timeline["items"].as_array().unwrap();
@@ -206,6 +207,15 @@ async fn a_two_seller_order_has_a_part_per_seller_and_each_seller_moves_and_sees
     );
     let shipped_event = events.iter().find(|e| e.data["fulfilment_status"] == "shipped").unwrap();
     assert_eq!(shipped_event.data["tracking"]["number"], "BD123", "shipped carries its tracking");
+    let b_event = events.iter().find(|e| e.data["seller_id"] == m.b.id.as_str()).unwrap();
+    assert_eq!(b_event.sellers, vec![uid(&m.b.id)], "a part's event concerns its own seller only");
+
+    // B moves on: A's view does not even say when the order last changed.
+    m.walk(&m.b, &id, &["delivered"]).await;
+    let seen = m.app.call(Method::GET, &format!("/orders/{id}"), Some(&m.a.token), None).await.body;
+    let whole = m.status(&customer, &id).await;
+    assert_eq!(seen["updated_at"], seen["fulfilments"][0]["updated_at"]);
+    assert_ne!(seen["updated_at"], whole["updated_at"], "B's move is the order's last change");
 }
 
 #[tokio::test]

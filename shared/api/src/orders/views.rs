@@ -27,6 +27,8 @@ pub(crate) fn view_for(order: Order, caller: &Caller) -> Result<Order, Error> {
     let mut part = part;
     part.line_indexes = (0..view.lines.len()).collect();
     view.status = part.status;
+    // When the order last changed may be another seller's move: a seller sees their part's.
+    view.updated_at = part.updated_at;
     view.subtotal = part.subtotal;
     view.discount = part.discount;
     view.shipping = part.shipping;
