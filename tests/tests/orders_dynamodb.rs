@@ -15,26 +15,47 @@ use cy_tests::{TEST_JWT_SECRET, json_request, seed_customer, send};
 use http::{Method, StatusCode};
 use serde_json::json;
 
-#[tokio::test]
-async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dynamodb() {
+/// The orders function on DynamoDB (moto's server), as its Lambda wires it; `None` (the test
+/// skips) without an emulator unless `CY_REQUIRE_EMULATOR` is set.
+struct OnDynamo {
+    dynamo: DynamoStore,
+    store: Arc<dyn cy_data::Store>,
+    keys: Arc<JwtKeys>,
+    quoting: Quoting,
+    router: axum::Router,
+}
+
+async fn on_dynamo() -> Option<OnDynamo> {
     if std::env::var("CY_DYNAMODB_ENDPOINT").is_err() {
         assert!(
             std::env::var("CY_REQUIRE_EMULATOR").is_err(),
             "CY_REQUIRE_EMULATOR is set but no emulator is configured"
         );
         eprintln!("skipping: no DynamoDB emulator configured");
-        return;
+        return None;
     }
     let dynamo = DynamoStore::from_env().await.expect("store");
     let store: Arc<dyn cy_data::Store> = Arc::new(dynamo.clone());
     let keys = Arc::new(JwtKeys::new(TEST_JWT_SECRET.as_bytes(), None).unwrap());
     let signer = Arc::new(QuoteSigner::new(b"orders-test-quote-secret-orders-test!").unwrap());
     let quoting = Quoting::new(store.clone(), keys.clone(), signer);
-    let quoting_for_costs = quoting.clone();
     let payments = Arc::new(cy_payments::SimulatedPayments::new(b"payments", "http://127.0.0.1"));
     let data_key = Arc::new(cy_api::sealed::DataKey::from_base64(cy_tests::TEST_DATA_KEY).unwrap());
-    let orders = Orders { store: store.clone(), keys, quoting, payments, data_key, rules: Default::default() };
+    let orders = Orders {
+        store: store.clone(),
+        keys: keys.clone(),
+        quoting: quoting.clone(),
+        payments,
+        data_key,
+        rules: Default::default(),
+    };
     let router = cy_http::finish(cy_api::orders::router(orders));
+    Some(OnDynamo { dynamo, store, keys, quoting, router })
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty_on_dynamodb() {
+    let Some(OnDynamo { dynamo, store, quoting: quoting_for_costs, router, .. }) = on_dynamo().await else { return };
 
     let now = Timestamp::now();
     let product = Product {
@@ -203,30 +224,7 @@ async fn product_of(store: &dyn cy_data::Store, title: &str, price: i64) -> Prod
 /// its index attributes).
 #[tokio::test]
 async fn a_two_seller_order_places_and_moves_its_parts_on_dynamodb() {
-    if std::env::var("CY_DYNAMODB_ENDPOINT").is_err() {
-        assert!(
-            std::env::var("CY_REQUIRE_EMULATOR").is_err(),
-            "CY_REQUIRE_EMULATOR is set but no emulator is configured"
-        );
-        eprintln!("skipping: no DynamoDB emulator configured");
-        return;
-    }
-    let dynamo = DynamoStore::from_env().await.expect("store");
-    let store: Arc<dyn cy_data::Store> = Arc::new(dynamo.clone());
-    let keys = Arc::new(JwtKeys::new(TEST_JWT_SECRET.as_bytes(), None).unwrap());
-    let signer = Arc::new(QuoteSigner::new(b"orders-test-quote-secret-orders-test!").unwrap());
-    let quoting = Quoting::new(store.clone(), keys.clone(), signer);
-    let payments = Arc::new(cy_payments::SimulatedPayments::new(b"payments", "http://127.0.0.1"));
-    let data_key = Arc::new(cy_api::sealed::DataKey::from_base64(cy_tests::TEST_DATA_KEY).unwrap());
-    let orders = Orders {
-        store: store.clone(),
-        keys: keys.clone(),
-        quoting,
-        payments: payments.clone(),
-        data_key,
-        rules: Default::default(),
-    };
-    let router = cy_http::finish(cy_api::orders::router(orders));
+    let Some(OnDynamo { store, keys, router, .. }) = on_dynamo().await else { return };
     let (a, b) = (product_of(store.as_ref(), "Mug", 10_000).await, product_of(store.as_ref(), "Print", 5_000).await);
     let (customer, address) = seed_customer(store.as_ref()).await;
     let body = json!({"items": [{"product_id": a.id, "quantity": 1}, {"product_id": b.id, "quantity": 2}],
