@@ -32,8 +32,15 @@ fn expectations() -> BTreeMap<&'static str, (&'static str, u16)> {
 }
 
 /// Events of functions that are not behind API Gateway: each goes through its handler.
-fn other_events() -> [&'static str; 2] {
-    ["order-expiry-schedule.json", "outbox-relay-stream.json"]
+fn other_events() -> [&'static str; 6] {
+    [
+        "order-expiry-schedule.json",
+        "outbox-relay-stream.json",
+        "websocket-connect.json",
+        "websocket-default.json",
+        "websocket-disconnect.json",
+        "notify-fanout-order-events.json",
+    ]
 }
 
 fn function_router(function: &str, services: &Services) -> axum::Router {
@@ -167,4 +174,41 @@ async fn the_client_of_an_api_gateway_request_is_its_source_ip() {
     let (mut parts, _) = request.into_parts();
     let cy_http::ClientIp(client) = cy_http::ClientIp::from_request_parts(&mut parts, &()).await.unwrap();
     assert_eq!(client, "203.0.113.7");
+}
+
+#[tokio::test]
+async fn the_websocket_and_fanout_events_run_through_their_handlers() {
+    use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
+    let app = TestApp::new().await;
+    let realtime = app.local.services.realtime.clone();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let customer = app.register("ws@example.in", "customer").await;
+    let token = customer["access_token"].as_str().unwrap();
+    let read =
+        |file: &str| std::fs::read_to_string(dir.join(file)).unwrap().replace("REPLACE_WITH_ACCESS_TOKEN", token);
+    let event = |file: &str| -> ApiGatewayWebsocketProxyRequest {
+        serde_json::from_str(&read(file)).unwrap_or_else(|e| panic!("{file} is not a WebSocket event: {e}"))
+    };
+    let connected = cy_api::realtime::lambda::on_websocket(&realtime, event("websocket-connect.json")).await;
+    assert_eq!(connected.status_code, 200);
+    let user = cy_domain::UserId::parse(customer["user"]["id"].as_str().unwrap()).unwrap();
+    let live = cy_data::connections::of_user(app.store().as_ref(), &user, cy_domain::Timestamp::now()).await.unwrap();
+    assert_eq!(live.len(), 1, "the connection is recorded for its user");
+    let mut refused = event("websocket-connect.json");
+    refused.query_string_parameters = Default::default();
+    assert_eq!(cy_api::realtime::lambda::on_websocket(&realtime, refused).await.status_code, 401);
+    assert_eq!(
+        cy_api::realtime::lambda::on_websocket(&realtime, event("websocket-default.json")).await.status_code,
+        200
+    );
+    assert_eq!(
+        cy_api::realtime::lambda::on_websocket(&realtime, event("websocket-disconnect.json")).await.status_code,
+        200
+    );
+    let live = cy_data::connections::of_user(app.store().as_ref(), &user, cy_domain::Timestamp::now()).await.unwrap();
+    assert!(live.is_empty(), "forgotten at $disconnect");
+    let batch: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&read("notify-fanout-order-events.json")).expect("an SQS event");
+    let response = cy_api::realtime::lambda::on_order_events(&realtime, batch).await;
+    assert!(response.batch_item_failures.is_empty());
 }

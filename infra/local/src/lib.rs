@@ -9,6 +9,7 @@ pub mod demo;
 pub mod jobs;
 pub mod uploads;
 pub mod webhooks;
+pub mod ws;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use cy_api::orders::{OrderRules, Orders};
 use cy_api::payments::{Payments, WebhookSecrets, Webhooks};
 use cy_api::pricing::Quoting;
 use cy_api::pricing::token::QuoteSigner;
+use cy_api::realtime::Realtime;
 use cy_data::Store;
 use cy_domain::{Currency, Email, Password, PersonName, Role};
 use cy_files::LocalFiles;
@@ -187,7 +189,10 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     let ((), demo_logins) = tokio::try_join!(ensure_admin(&accounts, &config.admin_email, &admin_password), demo)?;
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
-    let services = Services { accounts, catalog, quoting, orders, files, events: LocalQueue::new(), webhooks };
+    let sockets = cy_realtime::LocalPush::new();
+    let realtime = Realtime { store: store.clone(), keys: Some(keys.clone()), push: Arc::new(sockets.clone()) };
+    let services =
+        Services { accounts, catalog, quoting, orders, files, events: LocalQueue::new(), webhooks, realtime, sockets };
     let dev = webhooks::dev_router(store.clone(), simulator.clone(), services.webhooks.payments.clone())
         .merge(jobs::router(keys, services.sweeps()));
     let router = router(&services).merge(dev);
@@ -229,6 +234,10 @@ pub struct Services {
     /// Where the outbox relay publishes order events (SQS on AWS).
     pub events: LocalQueue,
     pub webhooks: Webhooks,
+    /// The WebSocket API and the live pushes of order events.
+    pub realtime: Realtime,
+    /// The sockets connected at `/ws`.
+    pub sockets: cy_realtime::LocalPush,
 }
 
 impl Services {
@@ -250,7 +259,8 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::orders::with_cart(services.orders.clone()))
         .merge(cy_api::payments::router(services.webhooks.clone()))
         .merge(cy_api::openapi::router())
-        .merge(uploads::router(services.files.clone()));
+        .merge(uploads::router(services.files.clone()))
+        .merge(ws::router(services.realtime.clone(), services.sockets.clone()));
     cy_http::finish(functions)
 }
 
@@ -275,6 +285,20 @@ impl Local {
             );
             self.tasks.spawn(confirm);
         }
+        // The order events' consumer (notify-fanout's stand-in): live pushes to the sockets.
+        let (mut delivered, realtime) = (self.services.events.subscribe(), self.services.realtime.clone());
+        self.tasks.spawn(async move {
+            while let Some(message) = delivered.recv().await {
+                match serde_json::from_str::<cy_data::orders::OutboxEvent>(&message.body) {
+                    Ok(event) => {
+                        if let Err(e) = realtime.on_event(&event).await {
+                            tracing::warn!(event_id = %message.id, error = %e.message, "a live push failed");
+                        }
+                    }
+                    Err(e) => tracing::error!(event_id = %message.id, error = %e, "an order event does not read"),
+                }
+            }
+        });
         let (store, events) = (self.store.clone(), self.services.events.clone());
         self.tasks.spawn(async move {
             let mut every = tokio::time::interval(RELAY_EVERY);

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod orders;
 pub mod payments;
 pub mod pricing;
+pub mod realtime;
 pub mod relay;
 pub mod sealed;
 

@@ -36,6 +36,8 @@
 //! | coupon use        | `COUPON#<CODE>`      | `USER#<customer>`   |                           |
 //! | sweep failure     | `SWEEP_FAILURES#<sweep>` | `<subject>#<hour>` | (TTL 2 h)               |
 //! | set aside         | `SET_ASIDE`          | `<sweep>#<subject>` |                           |
+//! | user's connection | `USER#<user>`        | `CONN#<connection>` | (TTL 2 h)                 |
+//! | connection        | `CONN#<connection>`  | `CONN`              | (TTL 2 h)                 |
 
 use cy_domain::payment::PaymentProvider;
 use cy_domain::product::CategoryId;
@@ -327,6 +329,18 @@ pub fn refund_due(id: &RefundId) -> Key {
 /// A due entry by its key as stored (one that no longer reads as a refund id, to remove it).
 pub fn refund_due_raw(sort_key: &str) -> Key {
     Key::new(REFUNDS_DUE_PARTITION, sort_key)
+}
+
+pub const USER_CONNECTION_PREFIX: &str = "CONN#";
+
+/// A user's WebSocket connection (their connections are one query of their partition).
+pub fn user_connection(user: &UserId, connection: &str) -> Key {
+    Key::new(user_partition(user), format!("{USER_CONNECTION_PREFIX}{connection}"))
+}
+
+/// A WebSocket connection by its id (what `$disconnect` knows).
+pub fn connection(connection: &str) -> Key {
+    Key::new(format!("CONN#{connection}"), "CONN")
 }
 
 /// A subject's failures on a sweep within one hour (the hour is in the key, so a count starts

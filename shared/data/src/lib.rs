@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod audit;
 pub mod cart;
 pub mod catalog;
+pub mod connections;
 pub mod contract;
 pub mod idempotency;
 pub mod keys;

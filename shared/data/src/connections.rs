@@ -1,0 +1,64 @@
+//! WebSocket connections: who is connected on which connection, so events reach their users'
+//! sockets. Two items per connection, written and removed together: the user's entry (a
+//! user's connections are one strongly consistent query of their partition) and the
+//! connection's own (`$disconnect` names only the connection). Both expire within API
+//! Gateway's 2-hour connection limit; `$disconnect` (which API Gateway does not guarantee) and a
+//! push answered `410 Gone` remove them sooner.
+
+use cy_domain::{Error, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::keys;
+use crate::port::{Item, Query, QueryItems, Store, WriteOp};
+
+/// API Gateway closes a WebSocket connection after 2 hours at most.
+pub const CONNECTION_TTL_SECS: i64 = 2 * 3600;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub connection_id: String,
+    pub user_id: UserId,
+    pub connected_at: Timestamp,
+}
+
+/// Records a connection (both items, one transaction).
+pub async fn connect(store: &dyn Store, connection: &Connection) -> Result<(), Error> {
+    let expires = connection.connected_at.unix() + CONNECTION_TTL_SECS;
+    let ops = vec![
+        WriteOp::put(
+            Item::from_record(&keys::user_connection(&connection.user_id, &connection.connection_id), connection)?
+                .expires_at(expires),
+        ),
+        WriteOp::put(Item::from_record(&keys::connection(&connection.connection_id), connection)?.expires_at(expires)),
+    ];
+    Ok(store.transact(ops).await?)
+}
+
+/// Forgets a connection (both items); one already forgotten is fine.
+pub async fn disconnect(store: &dyn Store, connection_id: &str) -> Result<(), Error> {
+    let Some(item) = store.get(&keys::connection(connection_id)).await? else { return Ok(()) };
+    let connection: Connection = item.record()?;
+    forget(store, &connection.user_id, connection_id).await
+}
+
+/// Forgets `user`'s connection (after a push found it gone).
+pub async fn forget(store: &dyn Store, user: &UserId, connection_id: &str) -> Result<(), Error> {
+    let ops = vec![
+        WriteOp::Delete { key: keys::user_connection(user, connection_id), condition: None },
+        WriteOp::Delete { key: keys::connection(connection_id), condition: None },
+    ];
+    Ok(store.transact(ops).await?)
+}
+
+/// `user`'s live connections (those not yet expired).
+pub async fn of_user(store: &dyn QueryItems, user: &UserId, now: Timestamp) -> Result<Vec<Connection>, Error> {
+    let q = Query::table(keys::user_partition(user)).begins_with(keys::USER_CONNECTION_PREFIX).limit(100);
+    let page = store.query(&q).await?;
+    let live = page
+        .items
+        .iter()
+        .filter(|i| i.get(crate::port::TTL).and_then(serde_json::Value::as_i64).is_none_or(|t| t > now.unix()))
+        .map(Item::record)
+        .collect::<Result<Vec<Connection>, _>>()?;
+    Ok(live)
+}

@@ -1,0 +1,142 @@
+//! Real time on the local runtime, with a real WebSocket client over TCP: a connected customer
+//! hears of a seller's move at once; a bad frame is answered `error` and the socket stays; a
+//! missing, expired or tampered token is refused at connect. And the Lambda side: a batch of
+//! the order events queue with a poison message reports exactly that one.
+
+use std::time::Duration;
+
+use cy_domain::payment::PaymentProvider;
+use cy_domain::{OrderId, Role, SessionId, Timestamp, UserId};
+use cy_tests::{Shop, TEST_JWT_SECRET, shop};
+use futures::{SinkExt, StreamExt};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The shop's runtime listening on a loopback port, its relay and consumers running.
+async fn serve(shop: &mut Shop) -> std::net::SocketAddr {
+    shop.app.local.start_jobs();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = shop.app.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+async fn connect(addr: std::net::SocketAddr, token: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}")).await.map(|(socket, _)| socket)
+}
+
+/// The next JSON frame, within `within`.
+async fn next_frame(socket: &mut Socket, within: Duration) -> Value {
+    loop {
+        let message =
+            tokio::time::timeout(within, socket.next()).await.expect("a frame in time").expect("open").unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connected_customer_hears_of_the_sellers_move_at_once() {
+    let mut shop = shop(5).await;
+    let addr = serve(&mut shop).await;
+    let (buyer, address) = cy_tests::seed_customer(shop.app.store().as_ref()).await;
+    let body = json!({"items": [{"product_id": shop.product, "quantity": 1}], "address_id": address, "payment_provider": "stripe"});
+    let placed = shop.app.call(Method::POST, "/orders", Some(&buyer), Some(body)).await;
+    let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
+    shop.app.deliver(PaymentProvider::Stripe, "payment_intent.succeeded", &id).await;
+    let mut customer = connect(addr, &buyer).await.expect("the customer connects");
+    let mut seller = connect(addr, &shop.seller).await.expect("the seller connects");
+    // Frames pushed while connecting (the payment) are not what this test waits for.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    while tokio::time::timeout(Duration::from_millis(50), customer.next()).await.is_ok() {}
+    while tokio::time::timeout(Duration::from_millis(50), seller.next()).await.is_ok() {}
+
+    let moved = shop
+        .app
+        .call(Method::PUT, &format!("/orders/{id}/status"), Some(&shop.seller), Some(json!({"status": "processing"})))
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let started = std::time::Instant::now();
+    let frame = next_frame(&mut customer, Duration::from_secs(1)).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(frame["type"], "order.status_changed", "{frame}");
+    assert_eq!(frame["data"]["order_id"], id.as_str());
+    assert_eq!(frame["data"]["fulfilment_status"], "processing");
+    assert_eq!(frame["data"]["status"], "processing");
+    let theirs = next_frame(&mut seller, Duration::from_secs(1)).await;
+    assert_eq!(
+        (theirs["type"].as_str(), theirs["data"]["status"].as_str()),
+        (Some("order.status_changed"), Some("processing"))
+    );
+
+    // ping → pong; a bad frame → error, and the socket stays open.
+    customer.send(Message::Text(r#"{"action":"ping"}"#.into())).await.unwrap();
+    assert_eq!(next_frame(&mut customer, Duration::from_secs(1)).await["type"], "pong");
+    for bad in ["not json", r#"{"action":"dance"}"#, r#"["ping"]"#] {
+        customer.send(Message::Text(bad.into())).await.unwrap();
+        let error = next_frame(&mut customer, Duration::from_secs(1)).await;
+        assert_eq!(
+            (error["type"].as_str(), error["data"]["code"].as_str()),
+            (Some("error"), Some("validation_failed")),
+            "{bad}"
+        );
+    }
+    customer.send(Message::Text(r#"{"action":"ping"}"#.into())).await.unwrap();
+    assert_eq!(next_frame(&mut customer, Duration::from_secs(1)).await["type"], "pong", "still open");
+
+    // A socket closed by its client is forgotten.
+    customer.close(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let buyer_id = shop.app.stored(&id).await.customer_id;
+    let left = cy_data::connections::of_user(shop.app.store().as_ref(), &buyer_id, Timestamp::now()).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_missing_expired_or_tampered_token_is_refused_at_connect() {
+    let mut shop = shop(1).await;
+    let addr = serve(&mut shop).await;
+    let keys = cy_http::JwtKeys::new(TEST_JWT_SECRET.as_bytes(), None).unwrap();
+    let long_ago = Timestamp::now().plus_secs(-3600);
+    let expired = keys.issue(&UserId::generate(), Role::Customer, &SessionId::generate(), long_ago).unwrap();
+    let mut tampered = shop.seller.clone();
+    tampered.pop();
+    tampered.push(if shop.seller.ends_with('A') { 'B' } else { 'A' });
+    for token in ["", "not-a-token", expired.as_str(), tampered.as_str()] {
+        match connect(addr, token).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token}");
+            }
+            other => panic!("{token:?} was not refused: {:?}", other.map(|_| "connected")),
+        }
+    }
+    assert_eq!(shop.app.local.services.sockets.connected(), 0);
+}
+
+#[tokio::test]
+async fn a_batch_of_order_events_with_one_poison_message_reports_exactly_that_one() {
+    let shop = shop(1).await;
+    let realtime = shop.app.local.services.realtime.clone();
+    let event = |id: &str, body: String| {
+        let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+        message.message_id = Some(id.to_owned());
+        message.body = Some(body);
+        message
+    };
+    let good = json!({"id": cy_domain::EventId::generate(), "type": "order.status_changed", "order_id": OrderId::generate(),
+        "customer_id": UserId::generate(), "sellers": [], "at": Timestamp::now(), "data": {"status": "paid"}});
+    let mut batch = aws_lambda_events::event::sqs::SqsEvent::default();
+    batch.records = vec![
+        event("m1", good.to_string()),
+        event("m2", "{\"not\": \"an event\"}".into()),
+        event("m3", good.to_string()),
+    ];
+    let response = cy_api::realtime::lambda::on_order_events(&realtime, batch).await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m2"]);
+}
