@@ -305,3 +305,28 @@ async fn a_two_seller_order_places_and_moves_its_parts_on_dynamodb() {
     let kept = store.get(&cy_data::keys::order(&broken)).await.unwrap().unwrap();
     assert_eq!(kept.get("status").and_then(|v| v.as_str()), Some("pending_payment"), "the item itself is kept");
 }
+
+/// WebSocket connections on DynamoDB: recorded in two items, found by their user, forgotten
+/// by `$disconnect` (by the connection alone) or after a push found them gone.
+#[tokio::test]
+async fn connections_are_recorded_found_and_forgotten_on_dynamodb() {
+    let Some(OnDynamo { store, .. }) = on_dynamo().await else { return };
+    let user = UserId::generate();
+    for n in 0..3 {
+        let connection = cy_data::connections::Connection {
+            connection_id: format!("conn-{user}-{n}"),
+            user_id: user.clone(),
+            connected_at: Timestamp::now(),
+        };
+        cy_data::connections::connect(store.as_ref(), &connection).await.unwrap();
+    }
+    let live = cy_data::connections::of_user(store.as_ref(), &user, Timestamp::now()).await.unwrap();
+    assert_eq!(live.len(), 3);
+    cy_data::connections::disconnect(store.as_ref(), &format!("conn-{user}-0")).await.unwrap();
+    cy_data::connections::forget(store.as_ref(), &user, &format!("conn-{user}-1")).await.unwrap();
+    cy_data::connections::disconnect(store.as_ref(), "never-connected").await.unwrap();
+    let live = cy_data::connections::of_user(store.as_ref(), &user, Timestamp::now()).await.unwrap();
+    assert_eq!(live.iter().map(|c| c.connection_id.clone()).collect::<Vec<_>>(), vec![format!("conn-{user}-2")]);
+    let later = Timestamp::now().plus_secs(cy_data::connections::CONNECTION_TTL_SECS + 1);
+    assert!(cy_data::connections::of_user(store.as_ref(), &user, later).await.unwrap().is_empty(), "expired");
+}

@@ -50,15 +50,30 @@ pub async fn forget(store: &dyn Store, user: &UserId, connection_id: &str) -> Re
     Ok(store.transact(ops).await?)
 }
 
-/// `user`'s live connections (those not yet expired).
+/// `user`'s live connections (those not yet expired), read page by page (at most
+/// [`MAX_CONNECTIONS_READ`]).
 pub async fn of_user(store: &dyn QueryItems, user: &UserId, now: Timestamp) -> Result<Vec<Connection>, Error> {
-    let q = Query::table(keys::user_partition(user)).begins_with(keys::USER_CONNECTION_PREFIX).limit(100);
-    let page = store.query(&q).await?;
-    let live = page
-        .items
-        .iter()
-        .filter(|i| i.get(crate::port::TTL).and_then(serde_json::Value::as_i64).is_none_or(|t| t > now.unix()))
-        .map(Item::record)
-        .collect::<Result<Vec<Connection>, _>>()?;
-    Ok(live)
+    let mut live = Vec::new();
+    let mut cursor = None;
+    loop {
+        let q = Query::table(keys::user_partition(user))
+            .begins_with(keys::USER_CONNECTION_PREFIX)
+            .limit(crate::port::MAX_PAGE)
+            .after(cursor);
+        let page = store.query(&q).await?;
+        for item in &page.items {
+            let expired =
+                item.get(crate::port::TTL).and_then(serde_json::Value::as_i64).is_some_and(|t| t <= now.unix());
+            if !expired {
+                live.push(item.record::<Connection>()?);
+            }
+        }
+        match page.next {
+            Some(next) if live.len() < MAX_CONNECTIONS_READ => cursor = Some(next),
+            _ => return Ok(live),
+        }
+    }
 }
+
+/// The most connections one user's fan-out reads (tabs and devices: far fewer in practice).
+pub const MAX_CONNECTIONS_READ: usize = 10_000;
