@@ -207,6 +207,9 @@ async fn a_two_seller_order_has_a_part_per_seller_and_each_seller_moves_and_sees
     );
     let shipped_event = events.iter().find(|e| e.data["fulfilment_status"] == "shipped").unwrap();
     assert_eq!(shipped_event.data["tracking"]["number"], "BD123", "shipped carries its tracking");
+    let paid =
+        events.iter().find(|e| e.data["to"] == "paid" && e.data["seller_id"].is_null()).expect("the payment's event");
+    assert_eq!(paid.data["parts"], json!({m.a.id.as_str(): "paid", m.b.id.as_str(): "paid"}), "each part it moved");
     let b_event = events.iter().find(|e| e.data["seller_id"] == m.b.id.as_str()).unwrap();
     assert_eq!(b_event.sellers, vec![uid(&m.b.id)], "a part's event concerns its own seller only");
 

@@ -140,3 +140,47 @@ async fn a_batch_of_order_events_with_one_poison_message_reports_exactly_that_on
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["m2"]);
 }
+
+/// An order-wide move (a full refund, say) tells each seller only of their own part, and only
+/// if it moved: never the order's status, which follows the other sellers' parts.
+#[tokio::test]
+async fn an_order_wide_move_tells_each_seller_of_their_own_part_only() {
+    let shop = shop(1).await;
+    let realtime = shop.app.local.services.realtime.clone();
+    let sockets = shop.app.local.services.sockets.clone();
+    let (customer, moved, untouched) = (UserId::generate(), UserId::generate(), UserId::generate());
+    let mut inboxes = Vec::new();
+    for (n, user) in [&customer, &moved, &untouched].into_iter().enumerate() {
+        let id = format!("conn-{n}");
+        let connection = cy_data::connections::Connection {
+            connection_id: id.clone(),
+            user_id: user.clone(),
+            connected_at: Timestamp::now().plus_secs(-60),
+        };
+        cy_data::connections::connect(shop.app.store().as_ref(), &connection).await.unwrap();
+        inboxes.push(sockets.register(&id));
+    }
+    let event: cy_data::orders::OutboxEvent = serde_json::from_value(json!({"id": cy_domain::EventId::generate(),
+        "type": "order.status_changed", "order_id": OrderId::generate(), "customer_id": customer,
+        "sellers": [moved, untouched], "at": Timestamp::now(),
+        "data": {"status": "completed", "from": "delivered", "to": "refunded", "parts": {moved.to_string(): "refunded"}}}))
+    .unwrap();
+    assert_eq!(realtime.on_event(&event).await.unwrap(), 2);
+    let frame = |text: Option<String>| serde_json::from_str::<Value>(&text.expect("a frame")).unwrap();
+    assert_eq!(frame(inboxes[0].try_recv().ok())["data"]["status"], "completed", "the customer: the order's");
+    assert_eq!(frame(inboxes[1].try_recv().ok())["data"]["status"], "refunded", "the seller: their part's");
+    assert!(inboxes[2].try_recv().is_err(), "a seller whose part did not move hears nothing");
+}
+
+#[tokio::test]
+async fn one_user_holds_at_most_the_connection_limit() {
+    let shop = shop(1).await;
+    let realtime = shop.app.local.services.realtime.clone();
+    for n in 0..cy_api::realtime::MAX_CONNECTIONS_PER_USER {
+        realtime.connect(&format!("c{n}"), Some(&shop.seller)).await.unwrap();
+    }
+    let refused = realtime.connect("one-too-many", Some(&shop.seller)).await.unwrap_err();
+    assert_eq!(refused.status(), 429);
+    realtime.disconnect("c0").await.unwrap();
+    assert!(realtime.connect("one-too-many", Some(&shop.seller)).await.is_ok(), "a slot freed by a disconnect");
+}

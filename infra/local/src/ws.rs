@@ -34,11 +34,20 @@ async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let connection = format!("local-{}", ulid::Ulid::new());
+    // Registered first: a fan-out between the record and the socket must find it.
+    let frames = ws.sockets.register(&connection);
     if let Err(e) = ws.realtime.connect(&connection, params.token.as_deref()).await {
+        ws.sockets.unregister(&connection);
         return ApiError::from(e).into_response();
     }
-    let frames = ws.sockets.register(&connection);
-    upgrade.on_upgrade(move |socket| serve(ws, connection, frames, socket))
+    let failed = (ws.clone(), connection.clone());
+    upgrade
+        .on_failed_upgrade(move |_| {
+            let (ws, connection) = failed;
+            ws.sockets.unregister(&connection);
+            tokio::spawn(async move { ws.realtime.disconnect(&connection).await.ok() });
+        })
+        .on_upgrade(move |socket| serve(ws, connection, frames, socket))
 }
 
 async fn serve(

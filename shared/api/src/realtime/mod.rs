@@ -20,6 +20,14 @@ use serde_json::{Value, json};
 /// How many frames one fan-out has in flight at once (each a management API call on AWS).
 pub const PUSH_CONCURRENCY: usize = 32;
 
+/// A connection younger than this is still being opened by API Gateway (its `$connect` has
+/// run, the socket may not be up): a 410 for it does not forget it.
+pub const OPENING_SECS: i64 = 10;
+
+/// The most live connections one user may hold (tabs and devices): one token cannot open
+/// thousands of sockets that every fan-out would then have to push to.
+pub const MAX_CONNECTIONS_PER_USER: usize = 20;
+
 #[derive(Clone)]
 pub struct Realtime {
     pub store: Arc<dyn Store>,
@@ -55,6 +63,10 @@ impl Realtime {
             .ok_or_else(|| Error::unauthenticated("Connect with ?token=<access token>."))?;
         let keys = self.keys.as_ref().ok_or_else(Error::internal)?;
         let claims = keys.verify(token)?;
+        let live = records::of_user(self.store.as_ref(), &claims.sub, Timestamp::now()).await?;
+        if live.len() >= MAX_CONNECTIONS_PER_USER {
+            return Err(Error::rate_limited(60).with_detail("limit", MAX_CONNECTIONS_PER_USER as u64));
+        }
         let connection = Connection {
             connection_id: connection_id.to_owned(),
             user_id: claims.sub.clone(),
@@ -101,6 +113,8 @@ impl Realtime {
             .map(|c| async move {
                 match self.push.send(&c.connection_id, frame).await {
                     Ok(Delivered::Sent) => 1,
+                    // A connection API Gateway is still opening answers 410 too: keep a young one.
+                    Ok(Delivered::Gone) if Timestamp::now().unix() - c.connected_at.unix() < OPENING_SECS => 0,
                     Ok(Delivered::Gone) => {
                         if let Err(e) = records::forget(self.store.as_ref(), user, &c.connection_id).await {
                             tracing::warn!(error = %e.message, "forgetting a gone connection failed");
@@ -143,7 +157,12 @@ impl Realtime {
             None => {
                 let data = json!({"order_id": event.order_id, "status": status});
                 sent += self.push_to_user(&event.customer_id, &frame(&event.kind, &data, &reference)).await?;
+                // Each seller whose part the move moved, with their part's new status.
+                let parts = event.data.get("parts").and_then(Value::as_object).cloned().unwrap_or_default();
                 for seller in &event.sellers {
+                    let Some(part) = parts.get(seller.as_str()) else { continue };
+                    let data = json!({"order_id": event.order_id, "status": part, "seller_id": seller,
+                        "fulfilment_status": part});
                     sent += self.push_to_user(seller, &frame(&event.kind, &data, &reference)).await?;
                 }
             }

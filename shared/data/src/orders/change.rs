@@ -182,8 +182,17 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
                 note: note.clone(),
             };
             ops.push(timeline_write(&after.id, &line)?);
-            let data =
-                json!({"order_id": after.id, "status": to, "from": from, "to": to, "actor": actor, "note": note});
+            // Each part the move moved, with the status it moved to (a seller hears of theirs,
+            // never of the order's, which follows the other sellers' parts too).
+            let parts: serde_json::Map<String, serde_json::Value> = before
+                .fulfilments
+                .iter()
+                .zip(&after.fulfilments)
+                .filter(|(was, is)| was.status != is.status)
+                .map(|(_, is)| (is.seller_id.to_string(), json!(is.status)))
+                .collect();
+            let data = json!({"order_id": after.id, "status": to, "from": from, "to": to, "actor": actor,
+                "note": note, "parts": parts});
             event("order.status_changed", &after, data)
         }
         None => event(
