@@ -50,6 +50,10 @@ async fn upgrade(
         .on_upgrade(move |socket| serve(ws, connection, frames, socket))
 }
 
+/// As API Gateway: a connection with no frame either way for 10 minutes is closed (clients
+/// send `ping` to stay), so a half-open TCP connection does not hold its task for ever.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 async fn serve(
     ws: WsState,
     connection: String,
@@ -58,6 +62,7 @@ async fn serve(
 ) {
     loop {
         tokio::select! {
+            () = tokio::time::sleep(IDLE_TIMEOUT) => break,
             pushed = frames.recv() => match pushed {
                 Some(frame) => if socket.send(Message::Text(frame.into())).await.is_err() { break },
                 None => break,

@@ -36,7 +36,13 @@ pub fn finish(router: Router) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// A request's span: its method and path, never its query string (the WebSocket's `?token=`
+/// is an access token, and no query belongs in the logs).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Runs a finished router as a Lambda behind API Gateway.
