@@ -2,7 +2,10 @@
 //! pushes, analytics). Delivery is at least once, so every message carries its id and
 //! consumers dedupe by it.
 //!
-//! - [`SqsQueue`]: `SendMessageBatch` to an SQS queue (with a dead-letter queue behind it);
+//! - [`SnsTopic`]: `PublishBatch` to an SNS topic that every consumer subscribes its own SQS
+//!   queue (and dead-letter queue) to, filtered by the `type` attribute, with raw delivery:
+//!   one queue per consumer, so no consumer takes another's messages;
+//! - [`SqsQueue`]: `SendMessageBatch` to one SQS queue (with a dead-letter queue behind it);
 //! - [`LocalQueue`]: in process, for `customiseyou-local` and tests: subscribers receive every
 //!   message, and what was published can be read back.
 
@@ -93,6 +96,88 @@ impl Publisher for SqsQueue {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "SendMessageBatch failed");
+                    failed.extend(chunk.iter().map(|m| m.id.clone()));
+                }
+            }
+        }
+        Ok(failed)
+    }
+}
+
+/// SNS allows 10 messages per `PublishBatch`.
+const SNS_BATCH: usize = 10;
+
+/// Publishes to an SNS topic; each consumer's queue subscribes with raw message delivery (its
+/// messages are our bodies, with `event_id` and `type` as message attributes) and a filter
+/// policy on `type`.
+#[derive(Clone)]
+pub struct SnsTopic {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsTopic {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        SnsTopic { client, topic_arn: topic_arn.into() }
+    }
+
+    /// The topic at `env_var` (a topic ARN); `CY_AWS_ENDPOINT` points at an emulator.
+    pub async fn from_env(env_var: &str) -> Result<Self, String> {
+        let topic_arn = std::env::var(env_var).map_err(|_| format!("{env_var} is not set"))?;
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let mut config = aws_sdk_sns::config::Builder::from(&shared);
+        if let Ok(endpoint) = std::env::var("CY_AWS_ENDPOINT") {
+            config = config.endpoint_url(endpoint);
+        }
+        Ok(SnsTopic::new(aws_sdk_sns::Client::from_conf(config.build()), topic_arn))
+    }
+}
+
+fn sns_attribute(value: &str) -> Result<aws_sdk_sns::types::MessageAttributeValue, Error> {
+    aws_sdk_sns::types::MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| {
+        tracing::error!(error = %e, "building a message attribute");
+        Error::internal()
+    })
+}
+
+#[async_trait]
+impl Publisher for SnsTopic {
+    async fn publish(&self, messages: &[Message]) -> Result<Vec<String>, Error> {
+        let mut failed = Vec::new();
+        for chunk in messages.chunks(SNS_BATCH) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, m) in chunk.iter().enumerate() {
+                let entry = aws_sdk_sns::types::PublishBatchRequestEntry::builder()
+                    .id(format!("m{i}"))
+                    .message(&m.body)
+                    .message_attributes("event_id", sns_attribute(&m.id)?)
+                    .message_attributes("type", sns_attribute(&m.kind)?)
+                    .build()
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "building a batch entry");
+                        Error::internal()
+                    })?;
+                entries.push(entry);
+            }
+            match self
+                .client
+                .publish_batch()
+                .topic_arn(&self.topic_arn)
+                .set_publish_batch_request_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for f in out.failed() {
+                        let index: usize = f.id().trim_start_matches('m').parse().unwrap_or(usize::MAX);
+                        if let Some(m) = chunk.get(index) {
+                            tracing::warn!(event_id = %m.id, code = f.code(), "SNS refused a message");
+                            failed.push(m.id.clone());
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %aws_sdk_sns::error::DisplayErrorContext(&e), "PublishBatch failed");
                     failed.extend(chunk.iter().map(|m| m.id.clone()));
                 }
             }
