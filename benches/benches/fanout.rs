@@ -64,6 +64,9 @@ async fn fan_out(app: &cy_tests::TestApp, push: Arc<dyn Push>, connections: usiz
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this as a smoke test, small.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (api_connections, local_connections) = if full { (1_000, 10_000) } else { (20, 100) };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         // SAFETY: set before anything reads the environment.
@@ -84,13 +87,13 @@ fn main() {
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, mock).await.expect("serve") });
         let api = ApiGatewayPush::at(&format!("http://{addr}")).await;
-        fan_out(&app, Arc::new(api), 1_000, "management API (20 ms a call)").await;
+        fan_out(&app, Arc::new(api), api_connections, "management API (20 ms a call)").await;
         let local = LocalPush::new();
         let mut receivers = Vec::new();
-        for n in 0..10_000 {
+        for n in 0..local_connections {
             receivers.push(local.register(&format!("c{n}")));
         }
-        fan_out(&app, Arc::new(local), 10_000, "local sockets").await;
+        fan_out(&app, Arc::new(local), local_connections, "local sockets").await;
         drop(receivers);
     });
 }
