@@ -31,6 +31,19 @@ pub trait Publisher: Send + Sync {
     async fn publish(&self, messages: &[Message]) -> Result<Vec<String>, Error>;
 }
 
+/// `CY_AWS_ENDPOINT`: an emulator's address, for tests and local runs against moto.
+fn emulator_endpoint() -> Option<String> {
+    std::env::var("CY_AWS_ENDPOINT").ok()
+}
+
+/// The id of the message of `chunk` a batch call refused as entry `entry` (`m<index>`).
+fn refused(chunk: &[Message], entry: &str, code: &str, service: &str) -> Option<String> {
+    let index: usize = entry.trim_start_matches('m').parse().ok()?;
+    let m = chunk.get(index)?;
+    tracing::warn!(event_id = %m.id, code, service, "a message was refused");
+    Some(m.id.clone())
+}
+
 /// SQS allows 10 messages per `SendMessageBatch`.
 const SQS_BATCH: usize = 10;
 
@@ -50,7 +63,7 @@ impl SqsQueue {
         let queue_url = std::env::var(env_var).map_err(|_| format!("{env_var} is not set"))?;
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let mut config = aws_sdk_sqs::config::Builder::from(&shared);
-        if let Ok(endpoint) = std::env::var("CY_AWS_ENDPOINT") {
+        if let Some(endpoint) = emulator_endpoint() {
             config = config.endpoint_url(endpoint);
         }
         Ok(SqsQueue::new(aws_sdk_sqs::Client::from_conf(config.build()), queue_url))
@@ -87,11 +100,7 @@ impl Publisher for SqsQueue {
             match self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
                 Ok(out) => {
                     for f in out.failed() {
-                        let index: usize = f.id().trim_start_matches('m').parse().unwrap_or(usize::MAX);
-                        if let Some(m) = chunk.get(index) {
-                            tracing::warn!(event_id = %m.id, code = f.code(), "SQS refused a message");
-                            failed.push(m.id.clone());
-                        }
+                        failed.extend(refused(chunk, f.id(), f.code(), "SQS"));
                     }
                 }
                 Err(e) => {
@@ -126,7 +135,7 @@ impl SnsTopic {
         let topic_arn = std::env::var(env_var).map_err(|_| format!("{env_var} is not set"))?;
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let mut config = aws_sdk_sns::config::Builder::from(&shared);
-        if let Ok(endpoint) = std::env::var("CY_AWS_ENDPOINT") {
+        if let Some(endpoint) = emulator_endpoint() {
             config = config.endpoint_url(endpoint);
         }
         Ok(SnsTopic::new(aws_sdk_sns::Client::from_conf(config.build()), topic_arn))
@@ -169,11 +178,7 @@ impl Publisher for SnsTopic {
             {
                 Ok(out) => {
                     for f in out.failed() {
-                        let index: usize = f.id().trim_start_matches('m').parse().unwrap_or(usize::MAX);
-                        if let Some(m) = chunk.get(index) {
-                            tracing::warn!(event_id = %m.id, code = f.code(), "SNS refused a message");
-                            failed.push(m.id.clone());
-                        }
+                        failed.extend(refused(chunk, f.id(), f.code(), "SNS"));
                     }
                 }
                 Err(e) => {
