@@ -29,7 +29,7 @@ fn event(customer: &UserId) -> OutboxEvent {
     OutboxEvent {
         id: EventId::generate(),
         kind: "order.status_changed".into(),
-        order_id: OrderId::generate(),
+        order_id: Some(OrderId::generate()),
         customer_id: customer.clone(),
         sellers: Vec::new(),
         at: Timestamp::now(),
@@ -41,11 +41,15 @@ async fn fan_out(app: &cy_tests::TestApp, push: Arc<dyn Push>, connections: usiz
     let store = app.store();
     let customer = UserId::generate();
     for n in 0..connections {
-        let connection =
-            Connection { connection_id: format!("c{n}"), user_id: customer.clone(), connected_at: Timestamp::now() };
+        let connection = Connection {
+            connection_id: format!("c{n}"),
+            user_id: customer.clone(),
+            connected_at: Timestamp::now(),
+            role: None,
+        };
         connections::connect(store.as_ref(), &connection).await.expect("connect");
     }
-    let realtime = Realtime { store: store.clone(), keys: None, push };
+    let realtime = Realtime { store: store.clone(), keys: None, push, chat: None };
     let mut times = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();

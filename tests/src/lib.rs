@@ -147,7 +147,7 @@ impl TestApp {
         page.items
             .iter()
             .map(|i| i.record::<cy_data::orders::OutboxEvent>().expect("an event"))
-            .filter(|e| &e.order_id == id)
+            .filter(|e| e.order_id.as_ref() == Some(id))
             .collect()
     }
 }
@@ -255,4 +255,72 @@ pub async fn shop_in(app: TestApp, stock: i64) -> Shop {
     let created = app.call(Method::POST, "/seller/products", Some(&seller), Some(body)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     Shop { app, seller, product: created.body["id"].as_str().expect("product id").to_owned() }
+}
+
+/// A runtime on a real loopback port with real WebSocket clients.
+pub mod live {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use serde_json::Value;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use crate::Shop;
+
+    pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    /// The shop's runtime listening on a loopback port, its relay and consumers running.
+    pub async fn serve(shop: &mut Shop) -> std::net::SocketAddr {
+        shop.app.local.start_jobs();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = shop.app.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        addr
+    }
+
+    pub async fn connect(
+        addr: std::net::SocketAddr,
+        token: &str,
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}")).await.map(|(socket, _)| socket)
+    }
+
+    /// The next JSON frame within `within`, passing over `notification` frames (the in-app
+    /// notifications that follow events; [`next_frame_of`] waits for those).
+    pub async fn next_frame(socket: &mut Socket, within: Duration) -> Value {
+        loop {
+            let frame = any_frame(socket, within).await;
+            if frame["type"] != "notification" {
+                return frame;
+            }
+        }
+    }
+
+    /// The next frame of type `kind` within `within`, passing over the others.
+    pub async fn next_frame_of(socket: &mut Socket, kind: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = any_frame(socket, left).await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    async fn any_frame(socket: &mut Socket, within: Duration) -> Value {
+        loop {
+            let message =
+                tokio::time::timeout(within, socket.next()).await.expect("a frame in time").expect("open").unwrap();
+            if let Message::Text(text) = message {
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+        }
+    }
+
+    /// Reads and drops whatever frames arrive within `quiet` of each other.
+    pub async fn drain(socket: &mut Socket, quiet: Duration) {
+        while tokio::time::timeout(quiet, socket.next()).await.is_ok() {}
+    }
 }

@@ -43,6 +43,16 @@ async fn the_document_is_served_and_names_every_operation_the_routers_serve() {
     let pairs = [
         ("auth", json(cy_api::accounts::auth::Api::openapi()), cy_api::accounts::auth::routes(s.accounts.clone())),
         ("users", json(cy_api::accounts::users::Api::openapi()), cy_api::accounts::users::routes(s.accounts.clone())),
+        (
+            "notifications",
+            json(cy_api::notifications::routes::Api::openapi()),
+            cy_api::notifications::routes::routes(s.notifications.clone(), s.keys.clone()),
+        ),
+        (
+            "chat",
+            json(cy_api::chat::routes::Api::openapi()),
+            cy_api::chat::routes::routes(s.chat.clone(), s.keys.clone()),
+        ),
         ("products", json(cy_api::catalog::Api::openapi()), cy_api::catalog::routes(s.catalog.clone())),
         ("quote", json(cy_api::pricing::Api::openapi()), cy_api::pricing::routes(s.quoting.clone())),
         ("orders", json(cy_api::orders::Api::openapi()), cy_api::orders::routes(s.orders.clone())),
@@ -190,7 +200,11 @@ fn the_template_routes_exactly_the_documented_operations_to_their_functions() {
     }
     let functions = [
         ("AuthFunction", vec![json(cy_api::accounts::auth::Api::openapi())]),
-        ("UsersFunction", vec![json(cy_api::accounts::users::Api::openapi())]),
+        (
+            "UsersFunction",
+            vec![json(cy_api::accounts::users::Api::openapi()), json(cy_api::notifications::routes::Api::openapi())],
+        ),
+        ("ChatFunction", vec![json(cy_api::chat::routes::Api::openapi())]),
         ("ProductsFunction", vec![json(cy_api::catalog::Api::openapi())]),
         ("QuoteFunction", vec![json(cy_api::pricing::Api::openapi())]),
         ("OrdersFunction", vec![json(cy_api::orders::Api::openapi()), json(cy_api::orders::cart::Api::openapi())]),

@@ -300,7 +300,7 @@ async fn an_event_committed_by_a_writer_that_died_is_still_published_once() {
     let orphan = OutboxEvent {
         id: cy_domain::EventId::generate(),
         kind: "order.status_changed".into(),
-        order_id: OrderId::parse(&order_id).unwrap(),
+        order_id: Some(OrderId::parse(&order_id).unwrap()),
         customer_id: cy_domain::UserId::generate(),
         sellers: Vec::new(),
         at: Timestamp::now(),

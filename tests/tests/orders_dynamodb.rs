@@ -317,6 +317,7 @@ async fn connections_are_recorded_found_and_forgotten_on_dynamodb() {
             connection_id: format!("conn-{user}-{n}"),
             user_id: user.clone(),
             connected_at: Timestamp::now(),
+            role: None,
         };
         cy_data::connections::connect(store.as_ref(), &connection).await.unwrap();
     }

@@ -83,7 +83,7 @@ impl Payments for Shop {
         page.items
             .iter()
             .map(|i: &Item| i.record::<OutboxEvent>().unwrap())
-            .filter(|e| &e.order_id == id)
+            .filter(|e| e.order_id.as_ref() == Some(id))
             .map(|e| e.kind)
             .collect()
     }

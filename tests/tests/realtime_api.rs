@@ -7,38 +7,13 @@ use std::time::Duration;
 
 use cy_domain::payment::PaymentProvider;
 use cy_domain::{OrderId, Role, SessionId, Timestamp, UserId};
-use cy_tests::{Shop, TEST_JWT_SECRET, shop};
+use cy_tests::{TEST_JWT_SECRET, shop};
 use futures::{SinkExt, StreamExt};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The shop's runtime listening on a loopback port, its relay and consumers running.
-async fn serve(shop: &mut Shop) -> std::net::SocketAddr {
-    shop.app.local.start_jobs();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = shop.app.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
-
-async fn connect(addr: std::net::SocketAddr, token: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
-    tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}")).await.map(|(socket, _)| socket)
-}
-
-/// The next JSON frame, within `within`.
-async fn next_frame(socket: &mut Socket, within: Duration) -> Value {
-    loop {
-        let message =
-            tokio::time::timeout(within, socket.next()).await.expect("a frame in time").expect("open").unwrap();
-        if let Message::Text(text) = message {
-            return serde_json::from_str(text.as_str()).unwrap();
-        }
-    }
-}
+use cy_tests::live::{connect, next_frame, serve};
 
 #[tokio::test]
 async fn a_connected_customer_hears_of_the_sellers_move_at_once() {
@@ -121,7 +96,7 @@ async fn a_missing_expired_or_tampered_token_is_refused_at_connect() {
 #[tokio::test]
 async fn a_batch_of_order_events_with_one_poison_message_reports_exactly_that_one() {
     let shop = shop(1).await;
-    let realtime = shop.app.local.services.realtime.clone();
+    let notifier = shop.app.local.services.notifier.clone();
     let event = |id: &str, body: String| {
         let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
         message.message_id = Some(id.to_owned());
@@ -136,7 +111,7 @@ async fn a_batch_of_order_events_with_one_poison_message_reports_exactly_that_on
         event("m2", "{\"not\": \"an event\"}".into()),
         event("m3", good.to_string()),
     ];
-    let response = cy_api::realtime::lambda::on_order_events(&realtime, batch).await;
+    let response = cy_api::notifications::lambda::on_events(&notifier, batch).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["m2"]);
 }
@@ -156,6 +131,7 @@ async fn an_order_wide_move_tells_each_seller_of_their_own_part_only() {
             connection_id: id.clone(),
             user_id: user.clone(),
             connected_at: Timestamp::now().plus_secs(-60),
+            role: None,
         };
         cy_data::connections::connect(shop.app.store().as_ref(), &connection).await.unwrap();
         inboxes.push(sockets.register(&id));

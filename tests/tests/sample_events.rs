@@ -19,6 +19,8 @@ fn expectations() -> BTreeMap<&'static str, (&'static str, u16)> {
         ("auth-login.json", ("auth", 200)),
         ("users-get-me.json", ("users", 200)),
         ("users-add-address.json", ("users", 201)),
+        ("users-list-notifications.json", ("users", 200)),
+        ("chat-open-conversation.json", ("chat", 201)),
         ("products-browse.json", ("products", 200)),
         ("products-categories.json", ("products", 200)),
         ("products-create.json", ("products", 201)),
@@ -46,7 +48,9 @@ fn other_events() -> [&'static str; 6] {
 fn function_router(function: &str, services: &Services) -> axum::Router {
     let router = match function {
         "auth" => cy_api::accounts::auth::router(services.accounts.clone()),
-        "users" => cy_api::accounts::users::router(services.accounts.clone()),
+        "users" => cy_api::accounts::users::router(services.accounts.clone())
+            .merge(cy_api::notifications::routes::router(services.notifications.clone(), services.keys.clone())),
+        "chat" => cy_api::chat::routes::router(services.chat.clone(), services.keys.clone()),
         "products" => cy_api::catalog::router(services.catalog.clone()),
         "quote" => cy_api::pricing::router(services.quoting.clone()),
         "orders" => cy_api::orders::with_cart(services.orders.clone()),
@@ -67,6 +71,8 @@ async fn every_sample_event_runs_through_its_functions_handler() {
     let access = customer.body["access_token"].as_str().expect("demo customer signs in").to_owned();
     let seller = app.login("seller@demo.customiseyou.local", "demo-seller-pass").await;
     let seller_access = seller.body["access_token"].as_str().expect("demo seller signs in").to_owned();
+    let seller_me = app.call(http::Method::GET, "/me", Some(&seller_access), None).await;
+    let seller_id = seller_me.body["id"].as_str().expect("the demo seller's id").to_owned();
     // The quote event prices the demo mug: its id and option ids are only known once seeded.
     let mugs = app.call(http::Method::GET, "/products?q=mug", None, None).await;
     let mug_id = mugs.body["items"][0]["id"].as_str().expect("the demo mug is listed").to_owned();
@@ -118,6 +124,7 @@ async fn every_sample_event_runs_through_its_functions_handler() {
         let raw = raw
             .replace("REPLACE_WITH_ACCESS_TOKEN", token)
             .replace("REPLACE_WITH_PRODUCT_ID", &mug_id)
+            .replace("REPLACE_WITH_SELLER_ID", &seller_id)
             .replace("REPLACE_WITH_ORDER_ID", order_id.as_str())
             .replace("REPLACE_WITH_ADDRESS_ID", &address)
             .replace("REPLACE_WITH_COLOUR_OPTION_ID", &colour_id)
@@ -209,6 +216,7 @@ async fn the_websocket_and_fanout_events_run_through_their_handlers() {
     assert!(live.is_empty(), "forgotten at $disconnect");
     let batch: aws_lambda_events::event::sqs::SqsEvent =
         serde_json::from_str(&read("notify-fanout-order-events.json")).expect("an SQS event");
-    let response = cy_api::realtime::lambda::on_order_events(&realtime, batch).await;
+    let notifier = app.local.services.notifier.clone();
+    let response = cy_api::notifications::lambda::on_events(&notifier, batch).await;
     assert!(response.batch_item_failures.is_empty());
 }

@@ -1,5 +1,6 @@
 //! Lambda `websocket`, the WebSocket API's `$connect`, `$disconnect` and `$default` routes:
-//! configuration, clients, handler, run. The logic lives in `cy_api::realtime`.
+//! configuration, clients, handler, run. The logic lives in `cy_api::realtime` (and
+//! `cy_api::chat` for `chat.send` and `chat.typing`).
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let keys = Arc::new(cy_http::JwtKeys::from_env()?);
     let store = Arc::new(cy_store_dynamodb::DynamoStore::from_env().await?);
     let push = Arc::new(cy_realtime::ApiGatewayPush::from_env().await?);
-    let realtime = cy_api::realtime::Realtime { store, keys: Some(keys), push };
+    let chat = Some(cy_api::chat::Chat::new(store.clone()));
+    let realtime = cy_api::realtime::Realtime { store, keys: Some(keys), push, chat };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
         let realtime = realtime.clone();
         async move { Ok::<_, lambda_runtime::Error>(cy_api::realtime::lambda::on_websocket(&realtime, event.payload).await) }

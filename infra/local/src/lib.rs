@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod jobs;
+pub mod outbox;
 pub mod uploads;
 pub mod webhooks;
 pub mod ws;
@@ -20,7 +21,10 @@ use base64::Engine;
 use cy_api::Accounts;
 use cy_api::accounts::Registration;
 use cy_api::catalog::Catalog;
+use cy_api::chat::Chat;
 use cy_api::jobs::Sweeps;
+use cy_api::notifications::Notifications;
+use cy_api::notifications::fanout::{Notifier, Senders};
 use cy_api::orders::{OrderRules, Orders};
 use cy_api::payments::{Payments, WebhookSecrets, Webhooks};
 use cy_api::pricing::Quoting;
@@ -190,11 +194,33 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
     let sockets = cy_realtime::LocalPush::new();
-    let realtime = Realtime { store: store.clone(), keys: Some(keys.clone()), push: Arc::new(sockets.clone()) };
-    let services =
-        Services { accounts, catalog, quoting, orders, files, events: LocalQueue::new(), webhooks, realtime, sockets };
+    let chat = Chat::new(store.clone());
+    let realtime = Realtime {
+        store: store.clone(),
+        keys: Some(keys.clone()),
+        push: Arc::new(sockets.clone()),
+        chat: Some(chat.clone()),
+    };
+    let notifier = Notifier { realtime: realtime.clone(), senders: Senders::local(store.clone()) };
+    let notifications = Notifications { store: store.clone() };
+    let services = Services {
+        accounts,
+        catalog,
+        quoting,
+        orders,
+        files,
+        events: LocalQueue::new(),
+        webhooks,
+        realtime,
+        sockets,
+        chat,
+        notifications,
+        notifier,
+        keys: keys.clone(),
+    };
     let dev = webhooks::dev_router(store.clone(), simulator.clone(), services.webhooks.payments.clone())
-        .merge(jobs::router(keys, services.sweeps()));
+        .merge(jobs::router(keys, services.sweeps()))
+        .merge(outbox::router(store.clone()));
     let router = router(&services).merge(dev);
     Ok(Local {
         router,
@@ -238,6 +264,11 @@ pub struct Services {
     pub realtime: Realtime,
     /// The sockets connected at `/ws`.
     pub sockets: cy_realtime::LocalPush,
+    pub chat: Chat,
+    pub notifications: Notifications,
+    /// The events' consumer (notify-fanout's stand-in), its mail, SMS and push to the outbox.
+    pub notifier: Notifier,
+    pub keys: Arc<JwtKeys>,
 }
 
 impl Services {
@@ -254,6 +285,8 @@ pub fn router(services: &Services) -> Router {
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .merge(cy_api::accounts::auth::router(services.accounts.clone()))
         .merge(cy_api::accounts::users::router(services.accounts.clone()))
+        .merge(cy_api::notifications::routes::router(services.notifications.clone(), services.keys.clone()))
+        .merge(cy_api::chat::routes::router(services.chat.clone(), services.keys.clone()))
         .merge(cy_api::catalog::router(services.catalog.clone()))
         .merge(cy_api::pricing::router(services.quoting.clone()))
         .merge(cy_api::orders::with_cart(services.orders.clone()))
@@ -263,6 +296,10 @@ pub fn router(services: &Services) -> Router {
         .merge(ws::router(services.realtime.clone(), services.sockets.clone()));
     cy_http::finish(functions)
 }
+
+/// How often the local consumer tries an event whose delivery fails (SQS's receive limit's
+/// stand-in; there is no dead-letter queue locally, the log says what was dropped).
+pub const LOCAL_DELIVERY_ATTEMPTS: u64 = 5;
 
 /// How often the local relay publishes outbox events (the table stream's stand-in).
 pub const RELAY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -285,14 +322,29 @@ impl Local {
             );
             self.tasks.spawn(confirm);
         }
-        // The order events' consumer (notify-fanout's stand-in): live pushes to the sockets.
-        let (mut delivered, realtime) = (self.services.events.subscribe(), self.services.realtime.clone());
+        // The events' consumer (notify-fanout's stand-in): live pushes and notifications. A
+        // delivery that fails (a send that may work later) is tried again shortly, as SQS would.
+        let (mut delivered, notifier) = (self.services.events.subscribe(), self.services.notifier.clone());
         self.tasks.spawn(async move {
             while let Some(message) = delivered.recv().await {
                 match serde_json::from_str::<cy_data::orders::OutboxEvent>(&message.body) {
+                    // In publication order (two messages of one chat arrive in order); only a
+                    // retry waits apart.
                     Ok(event) => {
-                        if let Err(e) = realtime.on_event(&event).await {
-                            tracing::warn!(event_id = %message.id, error = %e.message, "a live push failed");
+                        if let Err(e) = notifier.on_event(&event).await {
+                            tracing::warn!(event_id = %event.id, attempt = 1, error = %e.message,
+                                "an event was not fully delivered");
+                            let notifier = notifier.clone();
+                            tokio::spawn(async move {
+                                for attempt in 2..=LOCAL_DELIVERY_ATTEMPTS {
+                                    tokio::time::sleep(std::time::Duration::from_secs(2 * attempt)).await;
+                                    match notifier.on_event(&event).await {
+                                        Ok(()) => return,
+                                        Err(e) => tracing::warn!(event_id = %event.id, attempt, error = %e.message,
+                                            "an event was not fully delivered"),
+                                    }
+                                }
+                            });
                         }
                     }
                     Err(e) => tracing::error!(event_id = %message.id, error = %e, "an order event does not read"),

@@ -3,8 +3,10 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod chat;
 mod idempotency;
 pub mod jobs;
+pub mod notifications;
 pub mod openapi;
 pub mod orders;
 pub mod payments;

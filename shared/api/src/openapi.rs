@@ -34,6 +34,8 @@ use utoipa::{Modify, OpenApi};
         (name = "orders", description = "Function `orders` (with the cart)"),
         (name = "payments", description = "Function `payment-webhook`"),
         (name = "admin", description = "Admins' settings, coupons, refunds and flags"),
+        (name = "notifications", description = "Function `users`: in-app notifications, channel preferences, devices"),
+        (name = "chat", description = "Function `chat`: buyer–seller conversations"),
     )
 )]
 struct Base;
@@ -55,6 +57,8 @@ pub fn document() -> Document {
     for api in [
         crate::accounts::auth::Api::openapi(),
         crate::accounts::users::Api::openapi(),
+        crate::notifications::routes::Api::openapi(),
+        crate::chat::routes::Api::openapi(),
         crate::catalog::Api::openapi(),
         crate::pricing::Api::openapi(),
         crate::orders::Api::openapi(),

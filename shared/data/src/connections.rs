@@ -19,6 +19,9 @@ pub struct Connection {
     pub connection_id: String,
     pub user_id: UserId,
     pub connected_at: Timestamp,
+    /// The role the token carried at connect (records from before roles were kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<cy_domain::Role>,
 }
 
 /// Records a connection (both items, one transaction).
@@ -32,6 +35,14 @@ pub async fn connect(store: &dyn Store, connection: &Connection) -> Result<(), E
         WriteOp::put(Item::from_record(&keys::connection(&connection.connection_id), connection)?.expires_at(expires)),
     ];
     Ok(store.transact(ops).await?)
+}
+
+/// The connection's record, if it is live (DynamoDB's TTL deletes lazily: an expired record
+/// may still be there, and is no connection).
+pub async fn get(store: &dyn Store, connection_id: &str, now: Timestamp) -> Result<Option<Connection>, Error> {
+    let Some(item) = store.get(&keys::connection(connection_id)).await? else { return Ok(None) };
+    let expired = item.get(crate::port::TTL).and_then(serde_json::Value::as_i64).is_some_and(|t| t <= now.unix());
+    if expired { Ok(None) } else { Ok(Some(item.record()?)) }
 }
 
 /// Forgets a connection (both items); one already forgotten is fine.

@@ -437,6 +437,38 @@ pub async fn oversized_items_are_refused(store: Arc<dyn Store>) {
     assert_eq!(store.get(&k).await.unwrap(), None);
 }
 
+/// The notification fan-out's at-most-once claim (`notifications::claim`): of racing claims
+/// exactly one is taken; a finished one is done for good; a live `in_progress` one is busy, an
+/// expired one (its worker crashed) is taken over; a released one is free again.
+pub async fn delivery_claims_are_taken_once_and_taken_over_only_when_expired(store: Arc<dyn Store>) {
+    use crate::notifications::{CLAIM_HOLD_SECS, Claim, claim, finish, release};
+    use cy_domain::{EventId, UserId};
+    let (event, user, now) = (EventId::generate().to_string(), UserId::generate(), 1_800_000_000);
+    let racing = (0..8).map(|_| {
+        let store = store.clone();
+        let (event, user) = (event.clone(), user.clone());
+        tokio::spawn(async move { claim(store.as_ref(), &event, &user, "email", now).await.unwrap() })
+    });
+    let mut taken = 0;
+    for outcome in racing {
+        match outcome.await.unwrap() {
+            Claim::Taken => taken += 1,
+            other => assert_eq!(other, Claim::Busy),
+        }
+    }
+    assert_eq!(taken, 1);
+    let s = store.as_ref();
+    assert_eq!(claim(s, &event, &user, "email", now + CLAIM_HOLD_SECS - 1).await.unwrap(), Claim::Busy);
+    assert_eq!(claim(s, &event, &user, "email", now + CLAIM_HOLD_SECS + 1).await.unwrap(), Claim::Taken, "expired");
+    finish(s, &event, &user, "email", "sent", now + CLAIM_HOLD_SECS + 2).await.unwrap();
+    assert_eq!(claim(s, &event, &user, "email", now + 10 * CLAIM_HOLD_SECS).await.unwrap(), Claim::Done);
+    release(s, &event, &user, "email").await.unwrap();
+    assert_eq!(claim(s, &event, &user, "email", now).await.unwrap(), Claim::Done, "a done claim is not released");
+    assert_eq!(claim(s, &event, &user, "sms", now).await.unwrap(), Claim::Taken, "per channel");
+    release(s, &event, &user, "sms").await.unwrap();
+    assert_eq!(claim(s, &event, &user, "sms", now).await.unwrap(), Claim::Taken, "released: free again");
+}
+
 /// Instantiates every contract case as a test. `$make` is an expression evaluating to a future
 /// of `Option<Arc<dyn Store>>`; `None` skips (an adapter whose backend is not available and not
 /// required).
@@ -462,7 +494,8 @@ macro_rules! contract_suite {
             racing_conditional_updates_let_exactly_the_allowed_number_win,
             racing_creates_let_exactly_one_win,
             racing_transactions_never_oversell,
-            oversized_items_are_refused
+            oversized_items_are_refused,
+            delivery_claims_are_taken_once_and_taken_over_only_when_expired
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -23,6 +23,7 @@ pub enum Scope {
     Address,
     Coupon,
     Category,
+    Message,
 }
 
 /// An answer as it was first given: its status and its body (JSON text, sealed under the data

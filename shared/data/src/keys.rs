@@ -38,6 +38,17 @@
 //! | set aside         | `SET_ASIDE`          | `<sweep>#<subject>` |                           |
 //! | user's connection | `USER#<user>`        | `CONN#<connection>` | (TTL 2 h)                 |
 //! | connection        | `CONN#<connection>`  | `CONN`              | (TTL 2 h)                 |
+//! | notification      | `USER#<user>`        | `NOTE#<event>`      |                           |
+//! | notification prefs| `USER#<user>`        | `NOTIFY_PREFS`      |                           |
+//! | device            | `USER#<user>`        | `DEVICE#<device>`   |                           |
+//! | delivery claim    | `DELIVERY#<event or collapse key>#<user>#<channel>` | `CLAIM` | (TTL 14 d) |
+//! | push token        | `PUSHTOKEN#<sha256 of token>` | `PUSHTOKEN` |                       |
+//! | conversation      | `CONV#<conversation>`| `CONV`              |                           |
+//! | conversation pair | `CONVPAIR#<customer>#<seller>#<product or ->#<order or ->` | `CONVPAIR` |   |
+//! | user's conversation | `USER#<user>`      | `CONV#<conversation>` |                         |
+//! | message           | `CONV#<conversation>`| `MSG#<message>`     |                           |
+//! | chat rate window  | `CHATRATE#<user>`    | `<minute>`          | (TTL 1 h)                 |
+//! | dev outbox (local)| `DEV_OUTBOX`         | `<outbox id>`       |                           |
 
 use cy_domain::payment::PaymentProvider;
 use cy_domain::product::CategoryId;
@@ -354,4 +365,74 @@ pub const SET_ASIDE_PARTITION: &str = "SET_ASIDE";
 
 pub fn set_aside(sweep: &str, subject: &str) -> Key {
     Key::new(SET_ASIDE_PARTITION, format!("{sweep}#{subject}"))
+}
+
+pub const NOTIFICATION_PREFIX: &str = "NOTE#";
+
+/// An in-app notification, by the event it reports (one per event and recipient); a user's
+/// notifications are one query of their partition, newest first.
+pub fn notification(user: &UserId, event: &EventId) -> Key {
+    Key::new(user_partition(user), format!("{NOTIFICATION_PREFIX}{event}"))
+}
+
+/// A user's channel choices.
+pub fn notification_preferences(user: &UserId) -> Key {
+    Key::new(user_partition(user), "NOTIFY_PREFS")
+}
+
+pub const DEVICE_PREFIX: &str = "DEVICE#";
+
+/// A device registered for mobile push.
+pub fn device(user: &UserId, device: &cy_domain::DeviceId) -> Key {
+    Key::new(user_partition(user), format!("{DEVICE_PREFIX}{device}"))
+}
+
+/// The claim on sending one subject (an event's id, or a collapse key such as a
+/// conversation's hour) to one recipient on one channel (at most once).
+pub fn delivery_claim(subject: &str, user: &UserId, channel: &str) -> Key {
+    Key::new(format!("DELIVERY#{subject}#{user}#{channel}"), "CLAIM")
+}
+
+/// Which device of which user a push token is registered to (a token belongs to one device
+/// of one user: a phone that changes hands moves it).
+pub fn push_token(token_sha256: &str) -> Key {
+    Key::new(format!("PUSHTOKEN#{token_sha256}"), "PUSHTOKEN")
+}
+
+pub fn conversation_partition(id: &cy_domain::ConversationId) -> String {
+    format!("CONV#{id}")
+}
+
+pub fn conversation(id: &cy_domain::ConversationId) -> Key {
+    Key::new(conversation_partition(id), "CONV")
+}
+
+/// The claim making one conversation per customer, seller and subject.
+pub fn conversation_pair(customer: &UserId, seller: &UserId, subject_key: &str) -> Key {
+    Key::new(format!("CONVPAIR#{customer}#{seller}#{subject_key}"), "CONVPAIR")
+}
+
+pub const USER_CONVERSATION_PREFIX: &str = "CONV#";
+
+/// A party's entry for a conversation (their list is one query of their partition).
+pub fn user_conversation(user: &UserId, id: &cy_domain::ConversationId) -> Key {
+    Key::new(user_partition(user), format!("{USER_CONVERSATION_PREFIX}{id}"))
+}
+
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+pub fn message(conversation: &cy_domain::ConversationId, id: &cy_domain::MessageId) -> Key {
+    Key::new(conversation_partition(conversation), format!("{MESSAGE_PREFIX}{id}"))
+}
+
+/// A user's chat messages within one minute (`minute`: epoch minutes).
+pub fn chat_rate_window(user: &UserId, minute: i64) -> Key {
+    Key::new(format!("CHATRATE#{user}"), minute.to_string())
+}
+
+/// The local runtime's outbox of mail, SMS and push (never written on AWS).
+pub const DEV_OUTBOX_PK: &str = "DEV_OUTBOX";
+
+pub fn dev_outbox(id: &str) -> Key {
+    Key::new(DEV_OUTBOX_PK, id)
 }

@@ -90,6 +90,19 @@ prefixed_id!(
     ChoiceId, "chc", "The choice"
 );
 
+prefixed_id!(
+    /// A buyer–seller conversation (one per customer, seller and subject).
+    ConversationId, "cnv", "The conversation"
+);
+prefixed_id!(
+    /// A chat message.
+    MessageId, "msg", "The message"
+);
+prefixed_id!(
+    /// A mobile push registration (a device's token for the push service).
+    DeviceId, "dev", "The device"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

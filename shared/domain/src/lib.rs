@@ -7,11 +7,13 @@
 pub mod account;
 pub mod actor;
 pub mod catalog;
+pub mod chat;
 pub mod error;
 pub mod geo;
 pub mod ids;
 pub mod link;
 pub mod money;
+pub mod notification;
 pub mod order;
 pub mod payment;
 pub mod product;
@@ -25,7 +27,8 @@ pub use account::{Address, AddressDraft, AddressPatch, Email, Password, Phone, R
 pub use error::{Error, ErrorCode, FieldErrors};
 pub use geo::CountryCode;
 pub use ids::{
-    AddressId, AuditId, ChoiceId, EventId, FlagId, OptionId, OrderId, ProductId, RefundId, SessionId, UserId,
+    AddressId, AuditId, ChoiceId, ConversationId, DeviceId, EventId, FlagId, MessageId, OptionId, OrderId, ProductId,
+    RefundId, SessionId, UserId,
 };
 pub use money::{Currency, Money};
 pub use text::{BoundedText, PersonName};

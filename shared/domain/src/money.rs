@@ -222,6 +222,21 @@ pub struct Money {
     pub currency: Currency,
 }
 
+/// For people (mail, notifications): `INR 1299.00`, `JPY 500`, `-USD 1.05`. Integer arithmetic
+/// only; the contract's JSON form is the object, never this.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let abs = self.amount.unsigned_abs();
+        let exp = u32::from(self.currency.exponent());
+        if exp == 0 {
+            return write!(f, "{sign}{} {abs}", self.currency);
+        }
+        let unit = 10u64.pow(exp);
+        write!(f, "{sign}{} {}.{:0width$}", self.currency, abs / unit, abs % unit, width = exp as usize)
+    }
+}
+
 /// Money as JSON carries it, before its bounds are checked.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,6 +337,16 @@ mod tests {
 
     fn inr() -> Currency {
         Currency::parse("INR").unwrap()
+    }
+
+    #[test]
+    fn money_reads_for_people_in_major_units() {
+        let m = |amount, code| Money { amount, currency: Currency::parse(code).unwrap() }.to_string();
+        assert_eq!(m(129900, "INR"), "INR 1299.00");
+        assert_eq!(m(5, "USD"), "USD 0.05");
+        assert_eq!(m(-105, "USD"), "-USD 1.05");
+        assert_eq!(m(500, "JPY"), "JPY 500");
+        assert_eq!(m(1234, "KWD"), "KWD 1.234");
     }
 
     #[test]

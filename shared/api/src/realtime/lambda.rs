@@ -1,10 +1,7 @@
-//! The Lambda entry points of real time: the WebSocket API's events (function `websocket`)
-//! and the order events queue's batches (function `notify-fanout`).
+//! The WebSocket API's entry point (function `websocket`); the events queue's is
+//! `crate::notifications::lambda`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use cy_data::orders::OutboxEvent;
-use cy_domain::Error;
 
 use super::Realtime;
 
@@ -40,25 +37,4 @@ pub async fn on_websocket(realtime: &Realtime, event: ApiGatewayWebsocketProxyRe
             }
         }
     }
-}
-
-/// A batch of the order events queue: each event pushed to the sockets it concerns. A message
-/// that cannot be read or pushed is reported alone (`ReportBatchItemFailures`): SQS retries
-/// just that one and, after its receive limit, moves it to the dead-letter queue.
-pub async fn on_order_events(realtime: &Realtime, batch: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in batch.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let handled = match serde_json::from_str::<OutboxEvent>(message.body.as_deref().unwrap_or_default()) {
-            Ok(event) => realtime.on_event(&event).await.map(drop),
-            Err(e) => Err(Error::invalid("body", format!("is not an order event: {e}"))),
-        };
-        if let Err(e) = handled {
-            tracing::error!(message_id = %id, error = %e.message, "an order event could not be pushed");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
 }

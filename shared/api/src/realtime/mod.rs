@@ -35,6 +35,9 @@ pub struct Realtime {
     /// fan-out, which then needs no token secret).
     pub keys: Option<Arc<JwtKeys>>,
     pub push: Arc<dyn Push>,
+    /// What `chat.send` and `chat.typing` frames go to; `None` where no client sends frames
+    /// (the fan-out).
+    pub chat: Option<crate::chat::Chat>,
 }
 
 /// A frame a client sends.
@@ -44,9 +47,9 @@ enum ClientFrame {
     #[serde(rename = "ping")]
     Ping,
     #[serde(rename = "chat.send")]
-    ChatSend,
+    ChatSend { conversation_id: String, body: String },
     #[serde(rename = "chat.typing")]
-    ChatTyping,
+    ChatTyping { conversation_id: String },
 }
 
 /// The `error` frame: `{"type": "error", "data": {"code", "message"}}`.
@@ -71,6 +74,7 @@ impl Realtime {
             connection_id: connection_id.to_owned(),
             user_id: claims.sub.clone(),
             connected_at: Timestamp::now(),
+            role: Some(claims.role),
         };
         records::connect(self.store.as_ref(), &connection).await?;
         Ok(claims.sub)
@@ -94,8 +98,19 @@ impl Realtime {
             .ok_or(());
         let answer = match parsed {
             Ok(ClientFrame::Ping) => json!({"type": "pong", "data": {}}).to_string(),
-            Ok(ClientFrame::ChatSend | ClientFrame::ChatTyping) => {
-                error_frame("unavailable", "Chat is not available on this API yet.")
+            Ok(ClientFrame::ChatSend { conversation_id, body }) => {
+                match self.chat_send(connection_id, &conversation_id, &body).await {
+                    // The sender's own copy, as an acknowledgement (the other party's comes
+                    // through the fan-out).
+                    Ok(message) => frame("chat.message", &json!(message), "/conversations"),
+                    Err(e) => error_frame(e.code.as_str(), &e.message),
+                }
+            }
+            Ok(ClientFrame::ChatTyping { conversation_id }) => {
+                match self.chat_typing(connection_id, &conversation_id).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => error_frame(e.code.as_str(), &e.message),
+                }
             }
             Err(_) => error_frame(
                 "validation_failed",
@@ -103,6 +118,37 @@ impl Realtime {
             ),
         };
         self.push.send(connection_id, &answer).await.map(drop)
+    }
+
+    /// Who is on `connection_id` (its record; a connection forgotten since cannot speak).
+    async fn asker(&self, connection_id: &str) -> Result<(crate::chat::Chat, crate::chat::Asker), Error> {
+        let chat = self.chat.clone().ok_or_else(Error::internal)?;
+        let connection = records::get(self.store.as_ref(), connection_id, Timestamp::now())
+            .await?
+            .ok_or_else(|| Error::unauthenticated("This connection is closed; connect again."))?;
+        let role = match connection.role {
+            Some(role) => role,
+            None => cy_data::accounts::get_user(self.store.as_ref(), &connection.user_id)
+                .await?
+                .map(|u| u.role)
+                .ok_or_else(|| Error::unauthenticated("The account is gone."))?,
+        };
+        Ok((chat, crate::chat::Asker { user: connection.user_id, role }))
+    }
+
+    async fn chat_send(&self, connection_id: &str, conversation: &str, body: &str) -> Result<Value, Error> {
+        let (chat, asker) = self.asker(connection_id).await?;
+        let body = cy_domain::chat::MessageBody::parse(body)?;
+        let message = chat.post(&asker, conversation, body, None).await?;
+        Ok(json!(crate::chat::routes::MessageView::from(message)))
+    }
+
+    /// Relays "typing" to the other party's sockets; nothing is stored.
+    async fn chat_typing(&self, connection_id: &str, conversation: &str) -> Result<(), Error> {
+        let (chat, asker) = self.asker(connection_id).await?;
+        let to = chat.typing_to(&asker, conversation).await?;
+        let data = json!({"conversation_id": conversation, "user_id": asker.user});
+        self.push_to_user(&to, &frame("chat.typing", &data, "/conversations")).await.map(drop)
     }
 
     /// Sends `frame` to every live connection of `user` (at most [`PUSH_CONCURRENCY`] at
@@ -136,32 +182,32 @@ impl Realtime {
     /// seller (their part's status only — never the order's, which follows the other sellers'
     /// parts); an order-wide move to every seller, with the status it moved their part to.
     pub async fn on_event(&self, event: &OutboxEvent) -> Result<usize, Error> {
-        if event.kind != "order.status_changed" {
+        let Some(order_id) = event.order_id.as_ref().filter(|_| event.kind == "order.status_changed") else {
             return Ok(0);
-        }
-        let reference = format!("/orders/{}", event.order_id);
+        };
+        let reference = format!("/orders/{order_id}");
         let status = event.data.get("status").cloned().unwrap_or(Value::Null);
         let mut sent = 0;
         match event.data.get("seller_id").and_then(Value::as_str) {
             Some(seller) => {
                 let part = event.data.get("fulfilment_status").cloned().unwrap_or(Value::Null);
-                let to_customer = json!({"order_id": event.order_id, "status": status, "seller_id": seller,
+                let to_customer = json!({"order_id": order_id, "status": status, "seller_id": seller,
                     "fulfilment_status": part, "tracking": event.data.get("tracking")});
                 sent += self.push_to_user(&event.customer_id, &frame(&event.kind, &to_customer, &reference)).await?;
                 let to_seller =
-                    json!({"order_id": event.order_id, "status": part, "seller_id": seller, "fulfilment_status": part});
+                    json!({"order_id": order_id, "status": part, "seller_id": seller, "fulfilment_status": part});
                 for seller in event.sellers.iter().filter(|s| s.as_str() == seller) {
                     sent += self.push_to_user(seller, &frame(&event.kind, &to_seller, &reference)).await?;
                 }
             }
             None => {
-                let data = json!({"order_id": event.order_id, "status": status});
+                let data = json!({"order_id": order_id, "status": status});
                 sent += self.push_to_user(&event.customer_id, &frame(&event.kind, &data, &reference)).await?;
                 // Each seller whose part the move moved, with their part's new status.
                 let parts = event.data.get("parts").and_then(Value::as_object).cloned().unwrap_or_default();
                 for seller in &event.sellers {
                     let Some(part) = parts.get(seller.as_str()) else { continue };
-                    let data = json!({"order_id": event.order_id, "status": part, "seller_id": seller,
+                    let data = json!({"order_id": order_id, "status": part, "seller_id": seller,
                         "fulfilment_status": part});
                     sent += self.push_to_user(seller, &frame(&event.kind, &data, &reference)).await?;
                 }

@@ -195,11 +195,26 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
                 "note": note, "parts": parts});
             event("order.status_changed", &after, data)
         }
-        None => event(
-            "order.payment_updated",
-            &after,
-            json!({"order_id": after.id, "status": after.status, "actor": actor, "note": note}),
-        ),
+        None => {
+            // The refunds this change recorded (a partial refund moves no status), so the
+            // customer can be told what comes back to them.
+            let had = |id: &cy_domain::RefundId| {
+                before.payment.as_ref().is_some_and(|p| p.refunds.iter().any(|r| &r.id == id))
+            };
+            let refunded: Vec<_> = after
+                .payment
+                .iter()
+                .flat_map(|p| &p.refunds)
+                .filter(|r| !had(&r.id))
+                .map(|r| json!({"refund_id": r.id, "amount": r.amount}))
+                .collect();
+            event(
+                "order.payment_updated",
+                &after,
+                json!({"order_id": after.id, "status": after.status, "actor": actor, "note": note,
+                    "refunds": refunded}),
+            )
+        }
     };
     ops.push(outbox_write(&event)?);
     ops.extend(after_ops);

@@ -45,7 +45,9 @@ pub struct OutboxEvent {
     pub id: EventId,
     #[serde(rename = "type")]
     pub kind: String,
-    pub order_id: OrderId,
+    /// The order it reports; `None` for an event about something else (a chat message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
     pub customer_id: UserId,
     pub sellers: Vec<UserId>,
     pub at: Timestamp,
@@ -104,7 +106,7 @@ pub(crate) fn timeline_write(order: &OrderId, entry: &TimelineEntry) -> Result<W
     Ok(WriteOp::create(Item::from_record(&key, entry)?))
 }
 
-pub(crate) fn outbox_write(event: &OutboxEvent) -> Result<WriteOp, Error> {
+pub fn outbox_write(event: &OutboxEvent) -> Result<WriteOp, Error> {
     Ok(WriteOp::create(Item::from_record(&keys::outbox(&event.id), event)?.expires_at(event.at.unix() + 7 * 24 * 3600)))
 }
 
@@ -112,7 +114,7 @@ pub(crate) fn event(kind: &str, order: &Order, data: serde_json::Value) -> Outbo
     OutboxEvent {
         id: EventId::generate(),
         kind: kind.to_owned(),
-        order_id: order.id.clone(),
+        order_id: Some(order.id.clone()),
         customer_id: order.customer_id.clone(),
         sellers: order.sellers(),
         at: Timestamp::now(),
