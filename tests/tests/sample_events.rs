@@ -21,6 +21,7 @@ fn expectations() -> BTreeMap<&'static str, (&'static str, u16)> {
         ("users-add-address.json", ("users", 201)),
         ("users-list-notifications.json", ("users", 200)),
         ("chat-open-conversation.json", ("chat", 201)),
+        ("sellers-get-profile.json", ("sellers", 200)),
         ("products-browse.json", ("products", 200)),
         ("products-categories.json", ("products", 200)),
         ("products-create.json", ("products", 201)),
@@ -51,6 +52,7 @@ fn function_router(function: &str, services: &Services) -> axum::Router {
         "users" => cy_api::accounts::users::router(services.accounts.clone())
             .merge(cy_api::notifications::routes::router(services.notifications.clone(), services.keys.clone())),
         "chat" => cy_api::chat::routes::router(services.chat.clone(), services.keys.clone()),
+        "sellers" => cy_api::sellers::routes::router(services.sellers.clone()),
         "products" => cy_api::catalog::router(services.catalog.clone()),
         "quote" => cy_api::pricing::router(services.quoting.clone()),
         "orders" => cy_api::orders::with_cart(services.orders.clone()),
@@ -114,7 +116,10 @@ async fn every_sample_event_runs_through_its_functions_handler() {
     for file in files {
         let (function, status) = expected[file.as_str()];
         let raw = std::fs::read_to_string(dir.join(&file)).expect("read event");
-        let token = if file.starts_with("products-create") || file.starts_with("orders-move-part") {
+        let token = if file.starts_with("products-create")
+            || file.starts_with("orders-move-part")
+            || file.starts_with("sellers-")
+        {
             &seller_access
         } else if file.contains("-admin-") {
             &admin_access

@@ -30,6 +30,7 @@ use cy_api::payments::{Payments, WebhookSecrets, Webhooks};
 use cy_api::pricing::Quoting;
 use cy_api::pricing::token::QuoteSigner;
 use cy_api::realtime::Realtime;
+use cy_api::sellers::Sellers;
 use cy_data::Store;
 use cy_domain::{Currency, Email, Password, PersonName, Role};
 use cy_files::LocalFiles;
@@ -163,7 +164,7 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         keys: keys.clone(),
         quoting: quoting.clone(),
         payments: simulator.clone(),
-        data_key,
+        data_key: data_key.clone(),
         rules: match config.order_rules {
             Some(rules) => rules,
             None => OrderRules::from_env()?,
@@ -195,6 +196,7 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     logins.extend(demo_logins);
     let sockets = cy_realtime::LocalPush::new();
     let chat = Chat::new(store.clone());
+    let sellers = Sellers { store: store.clone(), keys: keys.clone(), data_key };
     let realtime = Realtime {
         store: store.clone(),
         keys: Some(keys.clone()),
@@ -216,6 +218,7 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         chat,
         notifications,
         notifier,
+        sellers,
         keys: keys.clone(),
     };
     let dev = webhooks::dev_router(store.clone(), simulator.clone(), services.webhooks.payments.clone())
@@ -268,6 +271,7 @@ pub struct Services {
     pub notifications: Notifications,
     /// The events' consumer (notify-fanout's stand-in), its mail, SMS and push to the outbox.
     pub notifier: Notifier,
+    pub sellers: Sellers,
     pub keys: Arc<JwtKeys>,
 }
 
@@ -287,6 +291,7 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::accounts::users::router(services.accounts.clone()))
         .merge(cy_api::notifications::routes::router(services.notifications.clone(), services.keys.clone()))
         .merge(cy_api::chat::routes::router(services.chat.clone(), services.keys.clone()))
+        .merge(cy_api::sellers::routes::router(services.sellers.clone()))
         .merge(cy_api::catalog::router(services.catalog.clone()))
         .merge(cy_api::pricing::router(services.quoting.clone()))
         .merge(cy_api::orders::with_cart(services.orders.clone()))

@@ -14,5 +14,6 @@ pub mod pricing;
 pub mod realtime;
 pub mod relay;
 pub mod sealed;
+pub mod sellers;
 
 pub use accounts::Accounts;

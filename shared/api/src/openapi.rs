@@ -36,6 +36,7 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Admins' settings, coupons, refunds and flags"),
         (name = "notifications", description = "Function `users`: in-app notifications, channel preferences, devices"),
         (name = "chat", description = "Function `chat`: buyer–seller conversations"),
+        (name = "sellers", description = "Function `sellers`: the shop, its payout account, verification"),
     )
 )]
 struct Base;
@@ -59,6 +60,7 @@ pub fn document() -> Document {
         crate::accounts::users::Api::openapi(),
         crate::notifications::routes::Api::openapi(),
         crate::chat::routes::Api::openapi(),
+        crate::sellers::routes::Api::openapi(),
         crate::catalog::Api::openapi(),
         crate::pricing::Api::openapi(),
         crate::orders::Api::openapi(),

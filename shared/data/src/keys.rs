@@ -43,6 +43,8 @@
 //! | device            | `USER#<user>`        | `DEVICE#<device>`   |                           |
 //! | delivery claim    | `DELIVERY#<event or collapse key>#<user>#<channel>` | `CLAIM` | (TTL 14 d) |
 //! | push token        | `PUSHTOKEN#<sha256 of token>` | `PUSHTOKEN` |                       |
+//! | seller profile    | `SELLER#<seller>`    | `PROFILE`           | `KYC#<kyc status>` / `<seller>` |
+//! | commission rates  | `SETTINGS`           | `COMMISSION`        |                           |
 //! | conversation      | `CONV#<conversation>`| `CONV`              |                           |
 //! | conversation pair | `CONVPAIR#<customer>#<seller>#<product or ->#<order or ->` | `CONVPAIR` |   |
 //! | user's conversation | `USER#<user>`      | `CONV#<conversation>` |                         |
@@ -435,4 +437,21 @@ pub const DEV_OUTBOX_PK: &str = "DEV_OUTBOX";
 
 pub fn dev_outbox(id: &str) -> Key {
     Key::new(DEV_OUTBOX_PK, id)
+}
+
+/// A seller's shop, payout account (sealed) and verification.
+pub fn seller_profile(seller: &UserId) -> Key {
+    Key::new(seller_partition(seller), "PROFILE")
+}
+
+/// Sellers by verification status, oldest first: the admins' KYC review queue.
+pub const SELLERS_BY_KYC: Index = Index::Gsi1;
+
+pub fn sellers_by_kyc_pk(status: cy_domain::seller::KycStatus) -> String {
+    format!("KYC#{}", status.as_str())
+}
+
+/// The commission rates (platform, per category, per seller).
+pub fn commission_rates() -> Key {
+    Key::new(SETTINGS_PARTITION, "COMMISSION")
 }

@@ -26,6 +26,7 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod port;
+pub mod sellers;
 
 pub use port::{
     Condition, Cursor, Index, Item, Key, Page, Query, QueryItems, ReadItems, SortKey, Store, StoreError, Update,

@@ -18,6 +18,7 @@ pub mod order;
 pub mod payment;
 pub mod product;
 pub mod schema;
+pub mod seller;
 pub mod settlement;
 pub mod text;
 pub mod time;

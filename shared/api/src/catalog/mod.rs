@@ -96,8 +96,8 @@ pub fn routes(catalog: Catalog) -> Routes {
         .with_state(catalog)
 }
 
-/// The one place that decides whether a seller may list products. Until KYC exists sellers
-/// are approved at registration; the platform's `kyc_required` switch turns the check on.
+/// The one place that decides whether a seller may list products: while the platform's
+/// `kyc_required` switch is on, only a seller whose verification an admin approved.
 pub(crate) async fn approved_seller(
     catalog: &Catalog,
     caller: &Caller,
@@ -109,7 +109,7 @@ pub(crate) async fn approved_seller(
         return Err(Error::forbidden("Only sellers may manage products."));
     }
     let settings = records::platform_settings(catalog.store.as_ref()).await?;
-    if settings.kyc_required {
+    if settings.kyc_required && !crate::sellers::Sellers::is_approved(catalog.store.as_ref(), &user.id).await? {
         return Err(Error::forbidden("Complete seller verification (KYC) before listing products."));
     }
     Ok((user, settings))

@@ -81,6 +81,7 @@ impl Notifier {
             "order.created" => order_created(event),
             "order.status_changed" => order_moved(event).into_iter().collect(),
             "order.payment_updated" => order_refunded(event).into_iter().collect(),
+            "seller.kyc_decided" => kyc_decided(event).into_iter().collect(),
             "chat.message" => self.chat_message(event).await?.into_iter().collect(),
             _ => Vec::new(),
         };
@@ -309,6 +310,19 @@ fn order_moved(event: &OutboxEvent) -> Option<Notice> {
         "order.status_changed",
         json!({"order_id": order, "headline": headline, "tracking": tracking}),
         json!({"order_id": order, "status": status}),
+    ))
+}
+
+/// The seller's notice of an admin's decision on their verification.
+fn kyc_decided(event: &OutboxEvent) -> Option<Notice> {
+    let seller = event.sellers.first()?.clone();
+    let approved = event.data.get("status").and_then(Value::as_str)? == "approved";
+    let reason = event.data.get("reason").and_then(Value::as_str).unwrap_or_default();
+    Some(Notice::new(
+        seller,
+        "seller.kyc_decided",
+        json!({"approved": approved, "reason": reason}),
+        json!({"status": event.data.get("status")}),
     ))
 }
 

@@ -35,6 +35,21 @@ const TEMPLATES: &[(&str, &str)] = &[
         "Hello {{ name }},\n\nWe are refunding {{ amount }} of order {{ order_id }} to the way you paid.\n\
          Banks usually show it within 5–10 working days.\n\n— CustomiseYou",
     ),
+    (
+        "seller.kyc_decided.title",
+        "{% if approved %}You are verified{% else %}Your verification needs another look{% endif %}",
+    ),
+    (
+        "seller.kyc_decided.body",
+        "{% if approved %}Your shop is verified: you can list products and receive payouts.\
+         {% else %}It was not approved: {{ reason }}. Please submit it again.{% endif %}",
+    ),
+    (
+        "seller.kyc_decided.email",
+        "Hello {{ name }},\n\n{% if approved %}Your shop is verified: you can list products and receive payouts.\
+         {% else %}Your verification was not approved: {{ reason }}.\nPlease correct it and submit it again from \
+         your dashboard.{% endif %}\n\n— CustomiseYou",
+    ),
     ("chat.message.title", "New message"),
     ("chat.message.body", "{{ excerpt }}"),
     (
@@ -98,5 +113,9 @@ mod tests {
         assert!(!chat.email.contains("hi <b>"), "another user's words stay out of mail");
         assert!(render("order.created", &json!({"order_id": "ord_1"})).is_none(), "strict: total is missing");
         assert!(render("order.payment_updated", &order).is_none());
+        let rejected = render("seller.kyc_decided", &json!({"approved": false, "reason": "blurry PAN", "name": "S"}));
+        assert!(rejected.unwrap().body.contains("blurry PAN"));
+        let approved = render("seller.kyc_decided", &json!({"approved": true, "reason": "", "name": "S"}));
+        assert_eq!(approved.unwrap().title, "You are verified");
     }
 }

@@ -1,0 +1,13 @@
+//! Lambda `sellers`: configuration, clients, router, run. The routes live in `cy_api::sellers`.
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cy_http::telemetry::init();
+    let keys = Arc::new(cy_http::JwtKeys::from_env()?);
+    let data_key = Arc::new(cy_api::sealed::DataKey::from_env()?);
+    let store = Arc::new(cy_store_dynamodb::DynamoStore::from_env().await?);
+    let sellers = cy_api::sellers::Sellers { store, keys, data_key };
+    cy_http::run_on_lambda(cy_http::finish(cy_api::sellers::routes::router(sellers))).await
+}
