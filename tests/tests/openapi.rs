@@ -54,6 +54,14 @@ async fn the_document_is_served_and_names_every_operation_the_routers_serve() {
             cy_api::chat::routes::routes(s.chat.clone(), s.keys.clone()),
         ),
         ("sellers", json(cy_api::sellers::routes::Api::openapi()), cy_api::sellers::routes::routes(s.sellers.clone())),
+        (
+            "payouts",
+            json(cy_api::payouts::routes::Api::openapi()),
+            cy_api::payouts::routes::routes(cy_api::payouts::routes::Payouts {
+                store: s.sellers.store.clone(),
+                keys: s.keys.clone(),
+            }),
+        ),
         ("products", json(cy_api::catalog::Api::openapi()), cy_api::catalog::routes(s.catalog.clone())),
         ("quote", json(cy_api::pricing::Api::openapi()), cy_api::pricing::routes(s.quoting.clone())),
         ("orders", json(cy_api::orders::Api::openapi()), cy_api::orders::routes(s.orders.clone())),
@@ -206,7 +214,10 @@ fn the_template_routes_exactly_the_documented_operations_to_their_functions() {
             vec![json(cy_api::accounts::users::Api::openapi()), json(cy_api::notifications::routes::Api::openapi())],
         ),
         ("ChatFunction", vec![json(cy_api::chat::routes::Api::openapi())]),
-        ("SellersFunction", vec![json(cy_api::sellers::routes::Api::openapi())]),
+        (
+            "SellersFunction",
+            vec![json(cy_api::sellers::routes::Api::openapi()), json(cy_api::payouts::routes::Api::openapi())],
+        ),
         ("ProductsFunction", vec![json(cy_api::catalog::Api::openapi())]),
         ("QuoteFunction", vec![json(cy_api::pricing::Api::openapi())]),
         ("OrdersFunction", vec![json(cy_api::orders::Api::openapi()), json(cy_api::orders::cart::Api::openapi())]),

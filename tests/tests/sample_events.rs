@@ -35,9 +35,10 @@ fn expectations() -> BTreeMap<&'static str, (&'static str, u16)> {
 }
 
 /// Events of functions that are not behind API Gateway: each goes through its handler.
-fn other_events() -> [&'static str; 6] {
+fn other_events() -> [&'static str; 7] {
     [
         "order-expiry-schedule.json",
+        "payout-batch-schedule.json",
         "outbox-relay-stream.json",
         "websocket-connect.json",
         "websocket-default.json",
@@ -52,7 +53,9 @@ fn function_router(function: &str, services: &Services) -> axum::Router {
         "users" => cy_api::accounts::users::router(services.accounts.clone())
             .merge(cy_api::notifications::routes::router(services.notifications.clone(), services.keys.clone())),
         "chat" => cy_api::chat::routes::router(services.chat.clone(), services.keys.clone()),
-        "sellers" => cy_api::sellers::routes::router(services.sellers.clone()),
+        "sellers" => cy_api::sellers::routes::router(services.sellers.clone()).merge(cy_api::payouts::routes::router(
+            cy_api::payouts::routes::Payouts { store: services.sellers.store.clone(), keys: services.keys.clone() },
+        )),
         "products" => cy_api::catalog::router(services.catalog.clone()),
         "quote" => cy_api::pricing::router(services.quoting.clone()),
         "orders" => cy_api::orders::with_cart(services.orders.clone()),
@@ -159,6 +162,12 @@ async fn the_schedule_and_stream_events_run_through_their_handlers() {
     let swept = cy_api::jobs::on_expiry_schedule(&app.sweeps(), schedule).await.unwrap();
     let nothing = serde_json::json!({"done": 0, "failed": 0, "set_aside": 0});
     assert_eq!(swept, serde_json::json!({"reservations": nothing, "refunds": nothing, "completions": nothing}));
+
+    let schedule = std::fs::read_to_string(dir.join("payout-batch-schedule.json")).unwrap();
+    let schedule: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+        serde_json::from_str(&schedule).expect("an EventBridge event");
+    let paid = cy_api::payouts::on_schedule(&app.local.services.payouts, schedule).await.unwrap();
+    assert_eq!((paid["payouts"].as_u64(), paid["sellers"].as_u64()), (Some(0), Some(0)), "{paid}");
 
     let stream = std::fs::read_to_string(dir.join("outbox-relay-stream.json")).unwrap();
     let stream: aws_lambda_events::event::dynamodb::Event =

@@ -27,6 +27,7 @@ use cy_api::notifications::Notifications;
 use cy_api::notifications::fanout::{Notifier, Senders};
 use cy_api::orders::{OrderRules, Orders};
 use cy_api::payments::{Payments, WebhookSecrets, Webhooks};
+use cy_api::payouts::PayoutBatch;
 use cy_api::pricing::Quoting;
 use cy_api::pricing::token::QuoteSigner;
 use cy_api::realtime::Realtime;
@@ -196,6 +197,8 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     logins.extend(demo_logins);
     let sockets = cy_realtime::LocalPush::new();
     let chat = Chat::new(store.clone());
+    let simulated_payouts = Arc::new(cy_payouts::SimulatedPayouts::new());
+    let payouts = PayoutBatch { store: store.clone(), gateway: simulated_payouts.clone(), data_key: data_key.clone() };
     let sellers = Sellers { store: store.clone(), keys: keys.clone(), data_key };
     let realtime = Realtime {
         store: store.clone(),
@@ -219,10 +222,12 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         notifications,
         notifier,
         sellers,
+        payouts,
+        simulated_payouts,
         keys: keys.clone(),
     };
     let dev = webhooks::dev_router(store.clone(), simulator.clone(), services.webhooks.payments.clone())
-        .merge(jobs::router(keys, services.sweeps()))
+        .merge(jobs::router(keys, services.sweeps(), services.payouts.clone()))
         .merge(outbox::router(store.clone()));
     let router = router(&services).merge(dev);
     Ok(Local {
@@ -272,6 +277,9 @@ pub struct Services {
     /// The events' consumer (notify-fanout's stand-in), its mail, SMS and push to the outbox.
     pub notifier: Notifier,
     pub sellers: Sellers,
+    /// The payout batch, over the simulated payout provider.
+    pub payouts: PayoutBatch,
+    pub simulated_payouts: Arc<cy_payouts::SimulatedPayouts>,
     pub keys: Arc<JwtKeys>,
 }
 
@@ -292,6 +300,10 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::notifications::routes::router(services.notifications.clone(), services.keys.clone()))
         .merge(cy_api::chat::routes::router(services.chat.clone(), services.keys.clone()))
         .merge(cy_api::sellers::routes::router(services.sellers.clone()))
+        .merge(cy_api::payouts::routes::router(cy_api::payouts::routes::Payouts {
+            store: services.sellers.store.clone(),
+            keys: services.keys.clone(),
+        }))
         .merge(cy_api::catalog::router(services.catalog.clone()))
         .merge(cy_api::pricing::router(services.quoting.clone()))
         .merge(cy_api::orders::with_cart(services.orders.clone()))
@@ -308,6 +320,9 @@ pub const LOCAL_DELIVERY_ATTEMPTS: u64 = 5;
 
 /// How often the local relay publishes outbox events (the table stream's stand-in).
 pub const RELAY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How often the local runtime runs the payout batch.
+pub const PAYOUTS_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// How often the local runtime runs the order sweeps (the EventBridge schedule's stand-in):
 /// reservations, refunds, completions. `POST /dev/jobs/order-sweeps` runs them at once.
@@ -363,6 +378,20 @@ impl Local {
                 every.tick().await;
                 if let Err(e) = cy_api::relay::drain_outbox(store.as_ref(), &events, 100).await {
                     tracing::warn!(error = %e, "outbox relay failed; retrying next tick");
+                }
+            }
+        });
+        // The payout batch's schedule (daily on AWS): hourly here, so a developer sees payouts
+        // without waiting a day; `POST /dev/jobs/payout-batch` runs it at once.
+        let payouts = self.services.payouts.clone();
+        self.tasks.spawn(async move {
+            let mut every = tokio::time::interval(PAYOUTS_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                match payouts.run(cy_domain::Timestamp::now()).await {
+                    Ok(report) => tracing::info!(?report, "scheduled payout batch"),
+                    Err(e) => tracing::warn!(error = %e.message, "the payout batch failed; it runs again"),
                 }
             }
         });

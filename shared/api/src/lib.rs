@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod orders;
 pub mod payments;
+pub mod payouts;
 pub mod pricing;
 pub mod realtime;
 pub mod relay;

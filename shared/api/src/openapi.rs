@@ -61,6 +61,7 @@ pub fn document() -> Document {
         crate::notifications::routes::Api::openapi(),
         crate::chat::routes::Api::openapi(),
         crate::sellers::routes::Api::openapi(),
+        crate::payouts::routes::Api::openapi(),
         crate::catalog::Api::openapi(),
         crate::pricing::Api::openapi(),
         crate::orders::Api::openapi(),

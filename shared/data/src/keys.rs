@@ -45,6 +45,10 @@
 //! | push token        | `PUSHTOKEN#<sha256 of token>` | `PUSHTOKEN` |                       |
 //! | seller profile    | `SELLER#<seller>`    | `PROFILE`           | `KYC#<kyc status>` / `<seller>` |
 //! | commission rates  | `SETTINGS`           | `COMMISSION`        |                           |
+//! | ledger entry      | `LEDGER#<seller>`    | `<entry ulid>`      |                           |
+//! | seller balance    | `SELLER#<seller>`    | `BALANCE#<currency>`|                           |
+//! | payout            | `PAYOUT#<payout>`    | `PAYOUT`            | `PAYOUTS#<seller>` / `<payout>`; GSI2 `PAYOUT_STATUS#<status>` / `<payout>` |
+//! | payout claim      | `PAYOUTCLAIM#<seller>#<period>#<currency>` | `CLAIM` |                    |
 //! | conversation      | `CONV#<conversation>`| `CONV`              |                           |
 //! | conversation pair | `CONVPAIR#<customer>#<seller>#<product or ->#<order or ->` | `CONVPAIR` |   |
 //! | user's conversation | `USER#<user>`      | `CONV#<conversation>` |                         |
@@ -454,4 +458,44 @@ pub fn sellers_by_kyc_pk(status: cy_domain::seller::KycStatus) -> String {
 /// The commission rates (platform, per category, per seller).
 pub fn commission_rates() -> Key {
     Key::new(SETTINGS_PARTITION, "COMMISSION")
+}
+
+pub fn ledger_partition(seller: &UserId) -> String {
+    format!("LEDGER#{seller}")
+}
+
+/// A seller's ledger entry; its sort key is a ULID, so a seller's entries sort by time and a
+/// payout covers a range of them.
+pub fn ledger_entry(seller: &UserId, entry: &str) -> Key {
+    Key::new(ledger_partition(seller), entry)
+}
+
+pub const BALANCE_PREFIX: &str = "BALANCE#";
+
+/// A seller's running balance in one currency.
+pub fn seller_balance(seller: &UserId, currency: cy_domain::Currency) -> Key {
+    Key::new(seller_partition(seller), format!("{BALANCE_PREFIX}{currency}"))
+}
+
+pub fn payout(id: &cy_domain::PayoutId) -> Key {
+    Key::new(format!("PAYOUT#{id}"), "PAYOUT")
+}
+
+/// A seller's payouts, newest first.
+pub const PAYOUTS_OF_SELLER: Index = Index::Gsi1;
+
+pub fn payouts_of_seller_pk(seller: &UserId) -> String {
+    format!("PAYOUTS#{seller}")
+}
+
+/// Payouts by status (admins: the unresolved ones).
+pub const PAYOUTS_BY_STATUS: Index = Index::Gsi2;
+
+pub fn payouts_by_status_pk(status: &str) -> String {
+    format!("PAYOUT_STATUS#{status}")
+}
+
+/// The claim making one payout per seller, period and currency.
+pub fn payout_claim(seller: &UserId, period: &str, currency: cy_domain::Currency) -> Key {
+    Key::new(format!("PAYOUTCLAIM#{seller}#{period}#{currency}"), "CLAIM")
 }

@@ -22,9 +22,11 @@ pub mod contract;
 pub mod dev_outbox;
 pub mod idempotency;
 pub mod keys;
+pub mod ledger;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
+pub mod payouts;
 pub mod port;
 pub mod sellers;
 

@@ -17,6 +17,9 @@ pub struct StoredPayoutAccount {
     pub account_number_sealed: String,
     pub account_number_last4: String,
     pub ifsc: String,
+    /// The seller's Stripe connected account (`acct_…`), where payouts go through Stripe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_account: Option<String>,
 }
 
 /// A seller's verification as stored.

@@ -103,6 +103,11 @@ prefixed_id!(
     DeviceId, "dev", "The device"
 );
 
+prefixed_id!(
+    /// A payout: one seller's earnings of one period, sent in one transfer.
+    PayoutId, "pyt", "The payout"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

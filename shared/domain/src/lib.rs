@@ -8,6 +8,7 @@ pub mod account;
 pub mod actor;
 pub mod catalog;
 pub mod chat;
+pub mod earnings;
 pub mod error;
 pub mod geo;
 pub mod ids;
@@ -28,8 +29,8 @@ pub use account::{Address, AddressDraft, AddressPatch, Email, Password, Phone, R
 pub use error::{Error, ErrorCode, FieldErrors};
 pub use geo::CountryCode;
 pub use ids::{
-    AddressId, AuditId, ChoiceId, ConversationId, DeviceId, EventId, FlagId, MessageId, OptionId, OrderId, ProductId,
-    RefundId, SessionId, UserId,
+    AddressId, AuditId, ChoiceId, ConversationId, DeviceId, EventId, FlagId, MessageId, OptionId, OrderId, PayoutId,
+    ProductId, RefundId, SessionId, UserId,
 };
 pub use money::{Currency, Money};
 pub use text::{BoundedText, PersonName};

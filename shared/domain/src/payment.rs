@@ -148,11 +148,20 @@ pub struct Refund {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_refund_id: Option<String>,
     pub state: RefundState,
+    /// What it took back from each seller's earnings, recorded when it was (so a refund that
+    /// fails gives back exactly that).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seller_debits: Vec<crate::earnings::SellerDebit>,
 }
 
 impl Refund {
     pub(crate) fn is_open(&self) -> bool {
         matches!(self.state, RefundState::Requested | RefundState::Submitted)
+    }
+
+    /// The whole order's refund (neither lines nor a part's shipping named).
+    pub fn is_whole(&self) -> bool {
+        self.lines.is_empty() && self.shipping_of.is_none()
     }
 }
 

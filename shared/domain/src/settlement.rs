@@ -84,6 +84,7 @@ fn automatic_refund(payment: &Payment, reason: &str, now: Timestamp) -> Result<R
         requested_by_id: None,
         provider_refund_id: None,
         state: RefundState::Requested,
+        seller_debits: Vec::new(),
     })
 }
 
@@ -314,10 +315,11 @@ pub fn may_cancel_with_refund(order: &Order, actor: Actor) -> bool {
 }
 
 /// Whether an admin may refund units of an order's lines: once it is paid and until every
-/// part has ended or completed.
+/// part has ended — a completed order too (goodwill, a dispute settled): what it takes from a
+/// seller already paid out leaves their balance below zero, and their next payout nets it.
 pub fn may_refund_lines(order: &Order) -> bool {
     use OrderStatus::*;
-    matches!(order.status, Paid | Processing | Shipped | Delivered | ReturnRequested | Returned)
+    matches!(order.status, Paid | Processing | Shipped | Delivered | ReturnRequested | Returned | Completed)
 }
 
 /// What a refund asks for: everything left (a cancellation), units of some lines, or what is
@@ -437,13 +439,14 @@ pub fn plan_refund(
         requested_by_id: actor_id.cloned(),
         provider_refund_id: None,
         state: RefundState::Requested,
+        seller_debits: Vec::new(),
     };
     payment.refunds.push(refund.clone());
     Ok((payment, refund))
 }
 
 /// `amount × part / whole`, rounded half to even, in integers.
-fn share_half_even(amount: i64, part: u32, whole: u32) -> i64 {
+pub(crate) fn share_half_even(amount: i64, part: u32, whole: u32) -> i64 {
     let (n, d) = (i128::from(amount) * i128::from(part), i128::from(whole.max(1)));
     let (q, r) = (n / d, n % d);
     let twice = 2 * r;

@@ -294,6 +294,8 @@ impl Quoting {
                     line_total: l.line_total,
                     discount: l.discount,
                     tax: l.tax,
+                    category_id: reads.products.get(&l.product_id).map(|p| p.category_id.clone()),
+                    commission_bps: None,
                 })
                 .collect(),
             subtotal: totals.subtotal,

@@ -36,6 +36,23 @@ pub struct PayoutAccount {
     pub holder_name: PersonName,
     pub account_number: AccountNumber,
     pub ifsc: Ifsc,
+    pub stripe_account: Option<StripeAccount>,
+}
+
+/// A Stripe connected account id: `acct_` and 8–64 letters or digits.
+pub struct StripeAccount(String);
+
+impl StripeAccount {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let raw = raw.trim();
+        let ok = raw
+            .strip_prefix("acct_")
+            .is_some_and(|r| (8..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !ok {
+            return Err(Error::invalid("payout_account.stripe_account_id", "must be a Stripe account id (acct_…)"));
+        }
+        Ok(StripeAccount(raw.to_owned()))
+    }
 }
 
 /// A shop as a seller gives it (`PUT /seller/profile`).
@@ -171,6 +188,7 @@ impl Sellers {
                 account_number_sealed: self.data_key.seal(number.as_bytes(), &format!("seller:{seller}:account"))?,
                 account_number_last4: last4(number),
                 ifsc: account.ifsc.as_str().to_owned(),
+                stripe_account: account.stripe_account.map(|a| a.0),
             });
         }
         after.updated_at = Timestamp::now();

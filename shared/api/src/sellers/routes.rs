@@ -14,7 +14,7 @@ use cy_http::{ApiResult, Caller, ErrorBody, Json, JwtKeys, Listed, Query, requir
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::{KycSubmission, KycView, PayoutAccount, SellerView, Sellers, ShopChange};
+use super::{KycSubmission, KycView, PayoutAccount, SellerView, Sellers, ShopChange, StripeAccount};
 
 /// These operations, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -63,6 +63,8 @@ struct PayoutAccountBody {
     /// Digits only; stored encrypted, answered masked.
     account_number: String,
     ifsc: String,
+    /// The Stripe connected account (`acct_…`) payouts go to, where Stripe pays sellers.
+    stripe_account_id: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -98,14 +100,15 @@ async fn put_profile(
         let holder = v.check("payout_account.holder_name", PersonName::parse(&a.holder_name));
         let number = v.check("payout_account.account_number", AccountNumber::parse(&a.account_number));
         let ifsc = v.check("payout_account.ifsc", Ifsc::parse(&a.ifsc));
-        (holder, number, ifsc)
+        let stripe = a.stripe_account_id.map(|s| v.check("payout_account.stripe_account_id", StripeAccount::parse(&s)));
+        (holder, number, ifsc, stripe)
     });
     let version = v.check("version", expected_version(&headers, body.version));
     v.finish()?;
     let (Some(shop_name), Some(version)) = (shop_name, version) else { return Err(Error::internal().into()) };
     let payout_account = match account {
-        Some((Some(holder_name), Some(account_number), Some(ifsc))) => {
-            Some(PayoutAccount { holder_name, account_number, ifsc })
+        Some((Some(holder_name), Some(account_number), Some(ifsc), stripe)) => {
+            Some(PayoutAccount { holder_name, account_number, ifsc, stripe_account: stripe.flatten() })
         }
         Some(_) => return Err(Error::internal().into()),
         None => None,

@@ -115,6 +115,14 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
     after.version = before.version + 1;
     after.updated_at = now;
     let counters = freed_counters(before, &mut after);
+    // Paid now: the commission rates that apply are frozen on its lines, once.
+    let captured = |o: &Order| o.payment.as_ref().is_some_and(|p| p.captured.is_some());
+    if !captured(before) && captured(&after) && !cy_domain::earnings::has_earnings(&after) {
+        let rates = crate::sellers::commission_rates(store).await?;
+        cy_domain::earnings::freeze_rates(&mut after, &rates);
+    }
+    // Before the order is written: it records each new refund's debits.
+    let ledger = crate::ledger::changes(before, &mut after, now)?;
     let mut ops = before_ops;
     let order_at = ops.len();
     ops.push(WriteOp::Put {
@@ -217,6 +225,7 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
         }
     };
     ops.push(outbox_write(&event)?);
+    ops.extend(ledger);
     ops.extend(after_ops);
     let had = |id: &cy_domain::RefundId| before.payment.as_ref().is_some_and(|p| p.refunds.iter().any(|r| &r.id == id));
     let new_refunds: Vec<_> = after.payment.iter().flat_map(|p| &p.refunds).filter(|r| !had(&r.id)).collect();

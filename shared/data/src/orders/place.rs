@@ -53,9 +53,10 @@ fn counted(key: Key, attr: &str, limit: Option<u32>, must_exist: bool) -> WriteO
 }
 
 /// The most writes any change of an order with `products` products from `sellers` sellers can
-/// need (see [`LATER_CHANGE_OPS`]).
+/// need (see [`LATER_CHANGE_OPS`]): per seller their list entry, a ledger entry and their
+/// balance.
 pub fn change_ops_bound(products: usize, sellers: usize) -> usize {
-    products + sellers + LATER_CHANGE_OPS
+    products + 3 * sellers + LATER_CHANGE_OPS
 }
 
 /// Places `order` (pending payment, reserved until `reserved_until`, holding an unpaid slot

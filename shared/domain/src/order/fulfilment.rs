@@ -284,6 +284,8 @@ mod tests {
             line_total: inr(total),
             discount: inr(discount),
             tax: inr(tax),
+            category_id: None,
+            commission_bps: None,
         }
     }
 

@@ -29,6 +29,15 @@ pub struct OrderLine {
     pub line_total: Money,
     pub discount: Money,
     pub tax: Money,
+    /// The product's category when quoted (what a category's commission rate applies to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub category_id: Option<crate::product::CategoryId>,
+    /// The commission rate frozen when the order was paid; `None` until then (and on orders
+    /// paid before commissions existed: they earn no commission).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u32>)]
+    pub commission_bps: Option<crate::seller::Bps>,
 }
 
 /// Where a shipped part is: the carrier, its tracking number and, optionally, the carrier's
