@@ -60,6 +60,7 @@ async fn the_document_is_served_and_names_every_operation_the_routers_serve() {
             cy_api::payouts::routes::routes(cy_api::payouts::routes::Payouts {
                 store: s.sellers.store.clone(),
                 keys: s.keys.clone(),
+                gateway: s.simulated_payouts.clone(),
             }),
         ),
         ("products", json(cy_api::catalog::Api::openapi()), cy_api::catalog::routes(s.catalog.clone())),

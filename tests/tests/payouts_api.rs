@@ -368,3 +368,70 @@ impl PayoutGateway for RefuseAll {
         Err(PayoutError::Refused("account closed".into()))
     }
 }
+
+/// A provider that makes the transfer and then times out answering: the outcome is unknown to
+/// the run, but the provider shows the transfer.
+struct MadeButSilent {
+    inner: Arc<SimulatedPayouts>,
+}
+
+#[async_trait]
+impl PayoutGateway for MadeButSilent {
+    fn name(&self) -> &'static str {
+        "simulator"
+    }
+    fn key_retention_secs(&self) -> i64 {
+        DAY
+    }
+    async fn find(&self, payout_id: &str) -> Result<Option<String>, PayoutError> {
+        self.inner.find(payout_id).await
+    }
+    async fn transfer(&self, request: &PayoutRequest) -> Result<String, PayoutError> {
+        self.inner.transfer(request).await.and(Err(PayoutError::Unknown("timed out reading the answer".into())))
+    }
+}
+
+#[tokio::test]
+async fn an_admin_cannot_fail_a_payout_the_provider_shows_as_made() {
+    let m = market(1, json!({"platform_bps": 0})).await;
+    m.sell(0, 1).await;
+    m.complete().await;
+    // The app's own simulator stands for the provider (what the admin route asks).
+    let provider = m.app.local.services.simulated_payouts.clone();
+    let now = Timestamp::now().plus_secs(cy_api::payouts::SETTLE_MARGIN_SECS + 1);
+    let report = m.batch(Arc::new(MadeButSilent { inner: provider.clone() })).run(now).await.unwrap();
+    assert_eq!(report.unresolved, 1, "{report:?}");
+    let id = m.payouts(0).await[0]["id"].as_str().unwrap().to_owned();
+    let resolve = |outcome: &str| json!({"outcome": outcome, "note": "looked at the provider"});
+    let path = format!("/admin/payouts/{id}/resolve");
+    let refused = m.app.call(Method::POST, &path, Some(&m.admin), Some(resolve("failed"))).await;
+    refused.assert_error(409, "invalid_transition");
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("resolve it as paid"), "{}", refused.body);
+    let paid = m.app.call(Method::POST, &path, Some(&m.admin), Some(resolve("paid"))).await;
+    assert_eq!(paid.body["status"], "paid", "{}", paid.body);
+    assert_eq!(m.balance(0).await["paid_out"], inr(10_000));
+    assert_eq!(provider.requests_for(&id), 1);
+    // The seller was told (an event for the fan-out).
+    let q = cy_data::Query::table(cy_data::keys::OUTBOX_PARTITION).limit(1000);
+    let events = m.app.store().query(&q).await.unwrap();
+    let told = events.items.iter().filter(|i| i.get("type").and_then(Value::as_str) == Some("payout.paid")).count();
+    assert_eq!(told, 1);
+}
+
+#[tokio::test]
+async fn an_order_refunded_at_the_provider_earns_its_seller_nothing() {
+    let m = market(1, json!({"platform_bps": 1000})).await;
+    let (buyer, address) = cy_tests::seed_customer(m.app.store().as_ref()).await;
+    let body = json!({"items": [{"product_id": m.sellers[0].2, "quantity": 2}], "address_id": address, "payment_provider": "stripe"});
+    let placed = m.app.call(Method::POST, "/orders", Some(&buyer), Some(body)).await;
+    let id = OrderId::parse(placed.body["order"]["id"].as_str().unwrap()).unwrap();
+    m.app.deliver(PaymentProvider::Stripe, "payment_intent.succeeded", &id).await;
+    assert_eq!(m.balance(0).await["pending"], inr(18_000));
+    // Refunded in Stripe's dashboard: no refund of ours names lines, the order ends refunded.
+    let refunded = m.app.deliver(PaymentProvider::Stripe, "charge.refunded", &id).await;
+    assert_eq!(refunded.body["status"], "refunded", "{}", refunded.body);
+    let b = m.balance(0).await;
+    assert_eq!((&b["pending"], &b["available"]), (&inr(0), &inr(0)), "{b}");
+    let report = m.app.local.services.payouts.run(Timestamp::now().plus_secs(DAY)).await.unwrap();
+    assert_eq!(report.payouts, 0, "{report:?}");
+}

@@ -54,7 +54,11 @@ fn function_router(function: &str, services: &Services) -> axum::Router {
             .merge(cy_api::notifications::routes::router(services.notifications.clone(), services.keys.clone())),
         "chat" => cy_api::chat::routes::router(services.chat.clone(), services.keys.clone()),
         "sellers" => cy_api::sellers::routes::router(services.sellers.clone()).merge(cy_api::payouts::routes::router(
-            cy_api::payouts::routes::Payouts { store: services.sellers.store.clone(), keys: services.keys.clone() },
+            cy_api::payouts::routes::Payouts {
+                store: services.sellers.store.clone(),
+                keys: services.keys.clone(),
+                gateway: services.simulated_payouts.clone(),
+            },
         )),
         "products" => cy_api::catalog::router(services.catalog.clone()),
         "quote" => cy_api::pricing::router(services.quoting.clone()),

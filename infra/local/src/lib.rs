@@ -303,6 +303,7 @@ pub fn router(services: &Services) -> Router {
         .merge(cy_api::payouts::routes::router(cy_api::payouts::routes::Payouts {
             store: services.sellers.store.clone(),
             keys: services.keys.clone(),
+            gateway: services.simulated_payouts.clone(),
         }))
         .merge(cy_api::catalog::router(services.catalog.clone()))
         .merge(cy_api::pricing::router(services.quoting.clone()))

@@ -89,6 +89,14 @@ fn settled(status: OrderStatus) -> bool {
     status == OrderStatus::Completed || status.is_ended()
 }
 
+/// A part that ended without being delivered to keep (called off, or the whole order refunded,
+/// however the refund was made — ours, or one made at the provider that names no lines): it
+/// earns nothing, whatever refunds of it later fail (the platform, not the seller, holds that
+/// money until it reaches the customer).
+fn zeroed(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Cancelled | OrderStatus::Refunded)
+}
+
 /// The ledger writes of the change `before → after` (and each new refund's debits recorded on
 /// it in `after`). `after`'s lines carry frozen commission rates once it is paid.
 pub fn changes(before: &Order, after: &mut Order, now: Timestamp) -> Result<Vec<WriteOp>, Error> {
@@ -127,8 +135,10 @@ pub fn changes(before: &Order, after: &mut Order, now: Timestamp) -> Result<Vec<
         .collect();
     let part_settled_before =
         |seller: &UserId| before.fulfilment(seller).is_some_and(|p| settled(p.status)) && was_paid;
+    let part_zeroed_before = |seller: &UserId| before.fulfilment(seller).is_some_and(|p| zeroed(p.status)) && was_paid;
     // New refunds: their debits, recorded on them.
     let snapshot = after.clone();
+    let part_zeroed_after = |seller: &UserId| snapshot_zeroed(&snapshot, seller);
     if let Some(payment) = after.payment.as_mut() {
         for refund in &mut payment.refunds {
             let known = before_refunds.iter().find(|(id, _, _)| *id == refund.id);
@@ -136,6 +146,9 @@ pub fn changes(before: &Order, after: &mut Order, now: Timestamp) -> Result<Vec<
                 None if refund.state != RefundState::Failed => {
                     refund.seller_debits = refund_debits(&snapshot, refund);
                     for d in &refund.seller_debits {
+                        if part_zeroed_before(&d.seller_id) {
+                            continue; // it earns nothing already
+                        }
                         if part_settled_before(&d.seller_id) {
                             entry(&d.seller_id, "refunded", 0, -d.net, -d.commission);
                         } else {
@@ -145,6 +158,9 @@ pub fn changes(before: &Order, after: &mut Order, now: Timestamp) -> Result<Vec<
                 }
                 Some((_, was, debits)) if *was != RefundState::Failed && refund.state == RefundState::Failed => {
                     for d in debits {
+                        if part_zeroed_after(&d.seller_id) {
+                            continue; // a part called off or refunded earns nothing back
+                        }
                         if part_settled_before(&d.seller_id) {
                             entry(&d.seller_id, "refund_failed", 0, d.net, d.commission);
                         } else {
@@ -169,8 +185,18 @@ pub fn changes(before: &Order, after: &mut Order, now: Timestamp) -> Result<Vec<
                 .filter(|d| d.seller_id == is.seller_id)
                 .fold((0, 0), |(n, c), d| (n + d.net, c + d.commission));
             let left = earned.net - taken.0;
-            entry(&is.seller_id, "settled", -left, left, earned.commission - taken.1);
+            if zeroed(is.status) {
+                // Whatever was not taken back by our refunds (a refund made at the provider)
+                // is taken now: the part earns nothing.
+                entry(&is.seller_id, "refunded", -left, 0, 0);
+            } else {
+                entry(&is.seller_id, "settled", -left, left, earned.commission - taken.1);
+            }
         }
     }
     write(&entries)
+}
+
+fn snapshot_zeroed(order: &Order, seller: &UserId) -> bool {
+    order.fulfilment(seller).is_some_and(|p| zeroed(p.status))
 }

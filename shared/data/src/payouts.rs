@@ -164,14 +164,39 @@ pub async fn claim(store: &dyn Store, payout: &Payout) -> Result<Claimed, Error>
     }
 }
 
-/// Takes the lease of a `processing` payout whose lease ended (a run that died): `true` if this
-/// run may now send it.
-pub async fn take_lease(store: &dyn Store, payout: &Payout, holder: &str, now: i64, secs: i64) -> Result<bool, Error> {
+/// Takes the lease of a `processing` payout whose lease ended (a run that died): the payout as
+/// it now is if this run may send it.
+pub async fn take_lease(
+    store: &dyn Store,
+    payout: &Payout,
+    holder: &str,
+    now: i64,
+    secs: i64,
+) -> Result<Option<Payout>, Error> {
     let update = Update::new(keys::payout(&payout.id))
         .set("lease_until", now + secs)
         .set("lease_holder", holder)
         .add("version", 1)
         .when(Condition::equals("status", "processing").and(Condition::less_than("lease_until", now)));
+    match store.update(update).await {
+        Ok(item) => Ok(Some(item.record()?)),
+        Err(StoreError::ConditionFailed { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How much of its lease a run must still hold to start a transfer: more than one provider
+/// call can take (15 s), twice over.
+pub const LEASE_MARGIN_SECS: i64 = 30;
+
+/// Notes a transfer attempt just before it is made — only while `holder` holds the lease with
+/// time to spare (`false`: another run may have taken it over; this run must not send).
+pub async fn note_attempt(store: &dyn Store, payout: &Payout, holder: &str, now: i64) -> Result<bool, Error> {
+    let update = Update::new(keys::payout(&payout.id)).add("attempts", 1).when(
+        Condition::equals("status", "processing")
+            .and(Condition::equals("lease_holder", holder))
+            .and(Condition::AtLeast("lease_until".into(), now + LEASE_MARGIN_SECS)),
+    );
     match store.update(update).await {
         Ok(_) => Ok(true),
         Err(StoreError::ConditionFailed { .. }) => Ok(false),
@@ -179,20 +204,22 @@ pub async fn take_lease(store: &dyn Store, payout: &Payout, holder: &str, now: i
     }
 }
 
-/// Notes a transfer attempt (before it is made).
-pub async fn note_attempt(store: &dyn Store, payout: &Payout) -> Result<(), Error> {
-    Ok(store
-        .update(Update::new(keys::payout(&payout.id)).add("attempts", 1).when(Condition::Exists))
-        .await
-        .map(drop)?)
-}
-
 /// The payout's end: `paid` (its amount from `processing` to `paid_out`) or `failed` (its amount
 /// back to `available` and its range uncovered, for the next run), or `unresolved` (for an
-/// admin; the amount stays `processing`). Only from `processing` or `unresolved`.
-pub async fn settle(store: &dyn Store, before: &Payout, after: &Payout, also: Vec<WriteOp>) -> Result<bool, Error> {
+/// admin; the amount stays `processing`). A run ends only a `processing` payout whose lease
+/// it holds (`holder`); an admin only an `unresolved` one (`holder` none).
+pub async fn settle(
+    store: &dyn Store,
+    before: &Payout,
+    after: &Payout,
+    holder: Option<&str>,
+    also: Vec<WriteOp>,
+) -> Result<bool, Error> {
     let item = payout_item(after)?;
-    let open = Condition::equals("status", "processing").or(Condition::equals("status", "unresolved"));
+    let open = match holder {
+        Some(run) => Condition::equals("status", "processing").and(Condition::equals("lease_holder", run)),
+        None => Condition::equals("status", "unresolved"),
+    };
     let mut ops = vec![WriteOp::Put { item, condition: Some(open) }];
     let amount = before.amount.amount;
     let balance = Update::new(keys::seller_balance(&before.seller_id, before.amount.currency));

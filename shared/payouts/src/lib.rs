@@ -13,6 +13,28 @@
 pub mod razorpayx;
 pub mod stripe;
 
+/// What both provider adapters read their settings and errors with.
+mod helpers {
+    /// A setting as configured: trimmed; empty or `-` means unset (`-` is how a deployment says
+    /// "not used" where a value must exist).
+    pub(crate) fn setting(raw: Option<String>) -> Option<String> {
+        raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v != "-")
+    }
+
+    /// A reqwest error with its causes: its own message alone ("error sending request") does
+    /// not say whether the connection was refused, timed out or failed TLS.
+    pub(crate) fn describe(error: &reqwest::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+}
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 

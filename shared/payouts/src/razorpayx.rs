@@ -100,7 +100,7 @@ impl RazorpayX {
             // into a GET elsewhere. It is read as an unknown outcome instead.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("razorpayx: the HTTP client cannot start: {}", helpers::describe(&e)))?;
+            .map_err(|e| format!("razorpayx: the HTTP client cannot start: {}", crate::helpers::describe(&e)))?;
         Ok(RazorpayX {
             http,
             base_url,
@@ -122,7 +122,7 @@ impl RazorpayX {
     }
 
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let get = |name: &str| helpers::setting(var(name));
+        let get = |name: &str| crate::helpers::setting(var(name));
         let Some(key_id) = get("RAZORPAYX_KEY_ID") else {
             return Ok(None);
         };
@@ -175,7 +175,7 @@ impl RazorpayX {
             .json(&self.payout_body(request))
             .send()
             .await
-            .map_err(|e| PayoutError::Unknown(format!("razorpayx: {}", helpers::describe(&e))))?;
+            .map_err(|e| PayoutError::Unknown(format!("razorpayx: {}", crate::helpers::describe(&e))))?;
         let status = reply.status();
         let body = match reply.bytes().await {
             Ok(body) => body.to_vec(),
@@ -183,7 +183,7 @@ impl RazorpayX {
             Err(e) if status.is_success() => {
                 return Err(PayoutError::Unknown(format!(
                     "razorpayx answered {status} but the answer was lost: {}",
-                    helpers::describe(&e)
+                    crate::helpers::describe(&e)
                 )));
             }
             // A refusal is classified by its status; its body only adds detail.
@@ -410,12 +410,12 @@ impl PayoutGateway for RazorpayX {
             ])
             .send()
             .await
-            .map_err(|e| unknown(helpers::describe(&e)))?;
+            .map_err(|e| unknown(crate::helpers::describe(&e)))?;
         let status = reply.status();
         if !status.is_success() {
             return Err(unknown(format!("razorpayx answered {status}")));
         }
-        let list: PayoutList = reply.json().await.map_err(|e| unknown(helpers::describe(&e)))?;
+        let list: PayoutList = reply.json().await.map_err(|e| unknown(crate::helpers::describe(&e)))?;
         let Some(payout) = list.items.into_iter().next() else {
             return Ok(None);
         };
@@ -469,28 +469,6 @@ impl fmt::Debug for RazorpayX {
             .field("business_account_number", &masked(&self.business_account_number))
             .field("mode", &self.mode)
             .finish_non_exhaustive()
-    }
-}
-
-/// Small helpers, the same as `cy-notify`'s.
-mod helpers {
-    /// A setting as configured: trimmed; empty or `-` means unset (`-` is how a deployment says
-    /// "not used" where a value must exist).
-    pub(super) fn setting(raw: Option<String>) -> Option<String> {
-        raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v != "-")
-    }
-
-    /// A reqwest error with its causes: its own message alone ("error sending request") does
-    /// not say whether the connection was refused, timed out or failed TLS.
-    pub(super) fn describe(error: &reqwest::Error) -> String {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
     }
 }
 

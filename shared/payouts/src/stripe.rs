@@ -65,7 +65,7 @@ impl StripeConnect {
             // a GET elsewhere. It is read as an unknown outcome instead.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("stripe: the HTTP client cannot start: {}", helpers::describe(&e)))?;
+            .map_err(|e| format!("stripe: the HTTP client cannot start: {}", crate::helpers::describe(&e)))?;
         Ok(StripeConnect { http, base_url, secret_key: secret_key.into() })
     }
 
@@ -77,7 +77,7 @@ impl StripeConnect {
     }
 
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let get = |name: &str| helpers::setting(var(name));
+        let get = |name: &str| crate::helpers::setting(var(name));
         let Some(secret_key) = get("STRIPE_SECRET_KEY") else {
             return Ok(None);
         };
@@ -197,12 +197,12 @@ impl PayoutGateway for StripeConnect {
             .query(&[("transfer_group", payout_id), ("limit", "1")])
             .send()
             .await
-            .map_err(|e| unknown(helpers::describe(&e)))?;
+            .map_err(|e| unknown(crate::helpers::describe(&e)))?;
         let status = reply.status();
         if !status.is_success() {
             return Err(unknown(format!("stripe answered {status}")));
         }
-        let list: TransferList = reply.json().await.map_err(|e| unknown(helpers::describe(&e)))?;
+        let list: TransferList = reply.json().await.map_err(|e| unknown(crate::helpers::describe(&e)))?;
         let Some(transfer) = list.data.into_iter().next() else {
             return Ok(None);
         };
@@ -265,7 +265,7 @@ impl StripeConnect {
             .form(&form)
             .send()
             .await
-            .map_err(|e| PayoutError::Unknown(format!("stripe: {}", helpers::describe(&e))))?;
+            .map_err(|e| PayoutError::Unknown(format!("stripe: {}", crate::helpers::describe(&e))))?;
         let status = reply.status();
         let body = match reply.bytes().await {
             Ok(body) => body.to_vec(),
@@ -273,7 +273,7 @@ impl StripeConnect {
             Err(e) if status.is_success() => {
                 return Err(PayoutError::Unknown(format!(
                     "stripe answered {status} but the answer was lost: {}",
-                    helpers::describe(&e)
+                    crate::helpers::describe(&e)
                 )));
             }
             // A refusal is classified by its status; its body only adds detail.
@@ -296,28 +296,6 @@ impl fmt::Debug for StripeConnect {
             .field("base_url", &self.base_url)
             .field("secret_key", &"<redacted>")
             .finish_non_exhaustive()
-    }
-}
-
-/// Small helpers, the same as `cy-notify`'s.
-mod helpers {
-    /// A setting as configured: trimmed; empty or `-` means unset (`-` is how a deployment says
-    /// "not used" where a value must exist).
-    pub(super) fn setting(raw: Option<String>) -> Option<String> {
-        raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v != "-")
-    }
-
-    /// A reqwest error with its causes: its own message alone ("error sending request") does
-    /// not say whether the connection was refused, timed out or failed TLS.
-    pub(super) fn describe(error: &reqwest::Error) -> String {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
     }
 }
 

@@ -82,6 +82,7 @@ impl Notifier {
             "order.status_changed" => order_moved(event).into_iter().collect(),
             "order.payment_updated" => order_refunded(event).into_iter().collect(),
             "seller.kyc_decided" => kyc_decided(event).into_iter().collect(),
+            "payout.paid" | "payout.failed" => payout_ended(event).into_iter().collect(),
             "chat.message" => self.chat_message(event).await?.into_iter().collect(),
             _ => Vec::new(),
         };
@@ -310,6 +311,19 @@ fn order_moved(event: &OutboxEvent) -> Option<Notice> {
         "order.status_changed",
         json!({"order_id": order, "headline": headline, "tracking": tracking}),
         json!({"order_id": order, "status": status}),
+    ))
+}
+
+/// The seller's notice of a payout paid, or failed (its earnings wait for the next run).
+fn payout_ended(event: &OutboxEvent) -> Option<Notice> {
+    let seller = event.sellers.first()?.clone();
+    let amount: Money = serde_json::from_value(event.data.get("amount")?.clone()).ok()?;
+    let kind = if event.kind == "payout.paid" { "payout.paid" } else { "payout.failed" };
+    Some(Notice::new(
+        seller,
+        kind,
+        json!({"amount": amount.to_string(), "period": event.data.get("period")}),
+        json!({"payout_id": event.data.get("payout_id")}),
     ))
 }
 

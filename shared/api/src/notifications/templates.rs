@@ -50,6 +50,24 @@ const TEMPLATES: &[(&str, &str)] = &[
          {% else %}Your verification was not approved: {{ reason }}.\nPlease correct it and submit it again from \
          your dashboard.{% endif %}\n\n— CustomiseYou",
     ),
+    ("payout.paid.title", "Payout sent: {{ amount }}"),
+    ("payout.paid.body", "{{ amount }} is on its way to your bank account (payout of {{ period }})."),
+    (
+        "payout.paid.email",
+        "Hello {{ name }},\n\nWe have sent {{ amount }} to your bank account (payout of {{ period }}).\n\
+         The lines it pays are in your payouts.\n\n— CustomiseYou",
+    ),
+    ("payout.failed.title", "A payout did not go through"),
+    (
+        "payout.failed.body",
+        "Your payout of {{ amount }} ({{ period }}) did not go through; it is tried again with your next payout. \
+         Check your payout account.",
+    ),
+    (
+        "payout.failed.email",
+        "Hello {{ name }},\n\nYour payout of {{ amount }} ({{ period }}) did not go through. The money is kept \
+         for your next payout; please check the bank account in your shop's profile.\n\n— CustomiseYou",
+    ),
     ("chat.message.title", "New message"),
     ("chat.message.body", "{{ excerpt }}"),
     (
@@ -117,5 +135,8 @@ mod tests {
         assert!(rejected.unwrap().body.contains("blurry PAN"));
         let approved = render("seller.kyc_decided", &json!({"approved": true, "reason": "", "name": "S"}));
         assert_eq!(approved.unwrap().title, "You are verified");
+        let paid = render("payout.paid", &json!({"amount": "INR 180.00", "period": "2026-12-01", "name": "S"}));
+        assert_eq!(paid.unwrap().title, "Payout sent: INR 180.00");
+        assert!(render("payout.failed", &json!({"amount": "INR 1.00", "period": "2026-12-01", "name": "S"})).is_some());
     }
 }

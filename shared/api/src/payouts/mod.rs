@@ -71,6 +71,21 @@ enum Sent {
     Deferred,
 }
 
+/// One run: its id (the lease holder's name) and its clock — the time it was started at, moved
+/// on by the real time elapsed since (runs may last minutes; a lease counts from when it is
+/// taken, not from the run's start).
+struct Run {
+    id: String,
+    started_at: Timestamp,
+    started: std::time::Instant,
+}
+
+impl Run {
+    fn now(&self) -> Timestamp {
+        self.started_at.plus_secs(i64::try_from(self.started.elapsed().as_secs()).unwrap_or(i64::MAX / 2))
+    }
+}
+
 impl PayoutBatch {
     fn store(&self) -> &dyn Store {
         self.store.as_ref()
@@ -78,16 +93,16 @@ impl PayoutBatch {
 
     /// One run at `now`.
     pub async fn run(&self, now: Timestamp) -> Result<BatchReport, Error> {
-        let run = format!("run_{}", ulid::Ulid::new());
+        let run = Run { id: format!("run_{}", ulid::Ulid::new()), started_at: now, started: std::time::Instant::now() };
         let mut report = BatchReport::default();
-        tracing::info!(%run, period = period_of(now), "payout batch starts");
-        self.resume(&run, now, &mut report).await?;
+        tracing::info!(run = %run.id, period = period_of(now), "payout batch starts");
+        self.resume(&run, &mut report).await?;
         let mut cursor = None;
         loop {
             let (sellers, next) = sellers::by_kyc(self.store(), KycStatus::Approved, 100, cursor).await?;
             for seller in sellers {
                 report.sellers += 1;
-                if let Err(e) = self.pay_seller(&run, &seller, now, &mut report).await {
+                if let Err(e) = self.pay_seller(&run, &seller, &mut report).await {
                     // One seller's trouble (a store hiccup) does not stop the others; the next run
                     // picks them up (nothing half-written: each step is one transaction).
                     tracing::error!(seller = %seller.seller_id, error = %e.message, "a seller's payout failed this run");
@@ -99,33 +114,42 @@ impl PayoutBatch {
                 None => break,
             }
         }
-        tracing::info!(%run, ?report, "payout batch done");
+        tracing::info!(run = %run.id, ?report, "payout batch done");
         Ok(report)
     }
 
-    /// Payouts left `processing` by runs that died: taken over once their lease ended.
-    async fn resume(&self, run: &str, now: Timestamp, report: &mut BatchReport) -> Result<(), Error> {
+    /// Payouts left `processing` by runs that died: taken over once their lease ended. One
+    /// payout's trouble is logged and left for the next run; it does not stop this one.
+    async fn resume(&self, run: &Run, report: &mut BatchReport) -> Result<(), Error> {
         let mut cursor = None;
         loop {
             let (open, next) = records::by_status(self.store(), PayoutStatus::Processing, 100, cursor).await?;
             for payout in open {
-                if payout.lease_until >= now.unix() {
+                if payout.lease_until >= run.now().unix() {
                     continue; // another run is sending it
                 }
-                if !records::take_lease(self.store(), &payout, run, now.unix(), LEASE_SECS).await? {
-                    continue;
+                if let Err(e) = self.resume_one(run, payout, report).await {
+                    tracing::error!(error = %e.message, "a payout could not be resumed this run");
                 }
-                report.resumed += 1;
-                let Some(destination) = self.destination(&payout.seller_id).await? else {
-                    self.end(&payout, PayoutStatus::Unresolved, None, "the seller has no payout account now", report)
-                        .await?;
-                    continue;
-                };
-                self.send(payout, &destination, now, report).await?;
             }
             match next {
                 Some(n) => cursor = Some(n),
                 None => return Ok(()),
+            }
+        }
+    }
+
+    async fn resume_one(&self, run: &Run, payout: Payout, report: &mut BatchReport) -> Result<(), Error> {
+        let Some(payout) = records::take_lease(self.store(), &payout, &run.id, run.now().unix(), LEASE_SECS).await?
+        else {
+            return Ok(());
+        };
+        report.resumed += 1;
+        match self.destination(&payout.seller_id).await? {
+            Some(destination) => self.send(run, payout, &destination, report).await,
+            None => {
+                let why = "the seller has no payout account now";
+                self.end(run, &payout, PayoutStatus::Unresolved, None, why, report).await
             }
         }
     }
@@ -145,9 +169,8 @@ impl PayoutBatch {
 
     async fn pay_seller(
         &self,
-        run: &str,
+        run: &Run,
         seller: &sellers::SellerRecord,
-        now: Timestamp,
         report: &mut BatchReport,
     ) -> Result<(), Error> {
         let balances = records::balances(self.store(), &seller.seller_id).await?;
@@ -160,7 +183,14 @@ impl PayoutBatch {
                 tracing::info!(seller = %seller.seller_id, "no payout account: skipped");
                 continue;
             };
-            let through_bound = records::last_key_before(now.plus_secs(-SETTLE_MARGIN_SECS));
+            // Stripe pays only to a connected account: without one, no payout is claimed (a
+            // claim would use up the day and be refused).
+            if self.gateway.name() == "stripe" && destination.stripe_account.is_none() {
+                tracing::info!(seller = %seller.seller_id, "no Stripe connected account: skipped");
+                continue;
+            }
+            let now = run.now();
+            let through_bound = records::last_key_before(run.started_at.plus_secs(-SETTLE_MARGIN_SECS));
             let (mut amount, mut commission, mut entries, mut through) = (0i64, 0i64, 0u32, None);
             records::entries_between(
                 self.store(),
@@ -181,7 +211,7 @@ impl PayoutBatch {
             let payout = Payout {
                 id: PayoutId::generate(),
                 seller_id: seller.seller_id.clone(),
-                period: period_of(now),
+                period: period_of(run.started_at),
                 amount: Money { amount, currency },
                 commission,
                 from: balance.covered_through.clone(),
@@ -192,7 +222,7 @@ impl PayoutBatch {
                 provider_reference: None,
                 claimed_at: now,
                 lease_until: now.unix() + LEASE_SECS,
-                lease_holder: run.to_owned(),
+                lease_holder: run.id.clone(),
                 attempts: 0,
                 note: None,
                 resolved_by: None,
@@ -206,7 +236,7 @@ impl PayoutBatch {
             tracing::info!(payout = %payout.id, seller = %payout.seller_id, amount, %currency, entries, "payout claimed");
             report.payouts += 1;
             paid_any = true;
-            self.send(payout, &destination, now, report).await?;
+            self.send(run, payout, &destination, report).await?;
         }
         if !paid_any {
             report.skipped += 1;
@@ -216,25 +246,23 @@ impl PayoutBatch {
 
     async fn send(
         &self,
+        run: &Run,
         mut payout: Payout,
         to: &Destination,
-        now: Timestamp,
         report: &mut BatchReport,
     ) -> Result<(), Error> {
-        match self.attempt(&mut payout, to, now).await? {
-            Sent::Paid(reference) => self.end(&payout, PayoutStatus::Paid, Some(reference), "", report).await,
-            Sent::Failed(why) => self.end(&payout, PayoutStatus::Failed, None, &why, report).await,
-            Sent::Unresolved(why) => self.end(&payout, PayoutStatus::Unresolved, None, &why, report).await,
+        match self.attempt(run, &mut payout, to).await? {
+            Sent::Paid(reference) => self.end(run, &payout, PayoutStatus::Paid, Some(reference), "", report).await,
+            Sent::Failed(why) => self.end(run, &payout, PayoutStatus::Failed, None, &why, report).await,
+            Sent::Unresolved(why) => self.end(run, &payout, PayoutStatus::Unresolved, None, &why, report).await,
             Sent::Deferred => Ok(()),
         }
     }
 
-    /// Asks the provider, then transfers only if nothing was made for this payout.
-    async fn attempt(&self, payout: &mut Payout, to: &Destination, now: Timestamp) -> Result<Sent, Error> {
-        if now.unix() - payout.claimed_at.unix() >= self.gateway.key_retention_secs() {
-            let why = "the provider no longer keeps this payout's idempotency key; decide by hand";
-            return Ok(Sent::Unresolved(why.to_owned()));
-        }
+    /// Asks the provider, then transfers only if nothing was made for this payout, only while
+    /// the provider keeps its key, and only while this run holds its lease.
+    async fn attempt(&self, run: &Run, payout: &mut Payout, to: &Destination) -> Result<Sent, Error> {
+        // A transfer made is found by the payout id whatever its key's age.
         match self.gateway.find(payout.id.as_str()).await {
             Ok(Some(reference)) => return Ok(Sent::Paid(reference)),
             Ok(None) => {}
@@ -243,7 +271,14 @@ impl PayoutBatch {
                 return Ok(Sent::Deferred);
             }
         }
-        records::note_attempt(self.store(), payout).await?;
+        if run.now().unix() - payout.claimed_at.unix() >= self.gateway.key_retention_secs() {
+            let why = "the provider no longer keeps this payout's idempotency key; decide by hand";
+            return Ok(Sent::Unresolved(why.to_owned()));
+        }
+        if !records::note_attempt(self.store(), payout, &run.id, run.now().unix()).await? {
+            tracing::warn!(payout = %payout.id, "this run's lease ran out; the next run resumes the payout");
+            return Ok(Sent::Deferred);
+        }
         payout.attempts += 1;
         let request = PayoutRequest {
             payout_id: payout.id.to_string(),
@@ -259,9 +294,11 @@ impl PayoutBatch {
         })
     }
 
-    /// Records how the payout ended (and counts it).
+    /// Records how the payout ended (and counts it); the seller hears of a payout paid or
+    /// failed (an outbox event in the same transaction).
     async fn end(
         &self,
+        run: &Run,
         payout: &Payout,
         status: PayoutStatus,
         reference: Option<String>,
@@ -272,9 +309,10 @@ impl PayoutBatch {
         after.status = status;
         after.provider_reference = reference.or(after.provider_reference);
         after.note = (!note.is_empty()).then(|| note.chars().take(500).collect());
-        after.updated_at = Timestamp::now();
+        after.updated_at = run.now();
         after.version += 1;
-        if !records::settle(self.store(), payout, &after, Vec::new()).await? {
+        let also = payout_event(&after).into_iter().collect::<Result<Vec<_>, _>>()?;
+        if !records::settle(self.store(), payout, &after, Some(&run.id), also).await? {
             return Ok(()); // ended by someone else meanwhile
         }
         match status {
@@ -295,6 +333,27 @@ impl PayoutBatch {
         }
         Ok(())
     }
+}
+
+/// The seller's event of a payout paid or failed (`payout.paid`, `payout.failed`), for the
+/// fan-out; none for the other states.
+pub fn payout_event(payout: &Payout) -> Option<Result<cy_data::WriteOp, Error>> {
+    let kind = match payout.status {
+        PayoutStatus::Paid => "payout.paid",
+        PayoutStatus::Failed => "payout.failed",
+        _ => return None,
+    };
+    // Not an order's event: `customer_id` names the user it concerns (the seller).
+    let event = cy_data::orders::OutboxEvent {
+        id: cy_domain::EventId::generate(),
+        kind: kind.into(),
+        order_id: None,
+        customer_id: payout.seller_id.clone(),
+        sellers: vec![payout.seller_id.clone()],
+        at: payout.updated_at,
+        data: serde_json::json!({"payout_id": payout.id, "amount": payout.amount, "period": payout.period}),
+    };
+    Some(cy_data::orders::outbox_write(&event))
 }
 
 /// The scheduled event's handler (function `payout-batch`): one run, its summary answered (and

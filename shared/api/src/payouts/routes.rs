@@ -23,6 +23,8 @@ pub struct Api;
 pub struct Payouts {
     pub store: Arc<dyn Store>,
     pub keys: Arc<JwtKeys>,
+    /// Asked before an admin's `failed` is taken: a transfer the provider shows was made.
+    pub gateway: Arc<dyn cy_payouts::PayoutGateway>,
 }
 
 impl FromRef<Payouts> for Arc<JwtKeys> {
@@ -224,7 +226,8 @@ struct ResolveBody {
     note: String,
 }
 
-/// An admin decides an unresolved payout (audited).
+/// An admin decides an unresolved payout (audited; the seller is told). `failed` only when the
+/// provider shows no transfer for it.
 #[utoipa::path(post, path = "/admin/payouts/{id}/resolve", tag = "admin", request_body = ResolveBody,
     params(("id" = String, Path, description = "The payout id")), security(("bearer" = [])),
     responses((status = 200, description = "The payout", body = PayoutView),
@@ -249,6 +252,24 @@ async fn resolve_payout(
     if before.status != PayoutStatus::Unresolved {
         return Err(not_open().into());
     }
+    // `failed` gives the earnings back to the next run, under a new payout id: only if the
+    // provider shows no transfer for this one (else the seller would be paid twice).
+    if outcome == PayoutStatus::Failed {
+        match p.gateway.find(id.as_str()).await {
+            Ok(None) => {}
+            Ok(Some(reference)) => {
+                return Err(Error::conflict(
+                    cy_domain::ErrorCode::InvalidTransition,
+                    format!("The provider shows a transfer for this payout ({reference}): resolve it as paid."),
+                )
+                .into());
+            }
+            Err(e) => {
+                tracing::warn!(payout = %id, error = %e, "the payout provider could not be asked");
+                return Err(Error::unavailable(30).into());
+            }
+        }
+    }
     let mut after = before.clone();
     after.status = outcome;
     after.note = Some(note.as_str().to_owned());
@@ -261,7 +282,9 @@ async fn resolve_payout(
         id.as_str(),
         json!({"outcome": body.outcome, "note": note.as_str(), "amount": before.amount}),
     );
-    if !records::settle(p.store.as_ref(), &before, &after, vec![audit.write()?]).await? {
+    let mut also = vec![audit.write()?];
+    also.extend(super::payout_event(&after).transpose()?);
+    if !records::settle(p.store.as_ref(), &before, &after, None, also).await? {
         return Err(not_open().into());
     }
     Ok(Json(PayoutView::from(&after)))

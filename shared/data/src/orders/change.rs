@@ -115,9 +115,10 @@ pub async fn commit_change(store: &dyn Store, before: &Order, change: OrderChang
     after.version = before.version + 1;
     after.updated_at = now;
     let counters = freed_counters(before, &mut after);
-    // Paid now: the commission rates that apply are frozen on its lines, once.
+    // Paid (now, or before earnings were recorded: an order of an older release, on its next
+    // change): the commission rates that apply are frozen on its lines, once.
     let captured = |o: &Order| o.payment.as_ref().is_some_and(|p| p.captured.is_some());
-    if !captured(before) && captured(&after) && !cy_domain::earnings::has_earnings(&after) {
+    if captured(&after) && !cy_domain::earnings::has_earnings(&after) {
         let rates = crate::sellers::commission_rates(store).await?;
         cy_domain::earnings::freeze_rates(&mut after, &rates);
     }
