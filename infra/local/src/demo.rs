@@ -1,5 +1,6 @@
 //! Demo data for a fresh local marketplace: a seller and a customer with known logins, the
-//! category tree, the seller's shipping rate, tax rules, and two customisable products.
+//! category tree, the seller's shipping rate, tax rules, and two customisable products; the
+//! seller verified with a payout account, and a 10 % platform commission.
 //! Loading is idempotent: what exists is left alone.
 
 use cy_api::Accounts;
@@ -74,7 +75,11 @@ const PRODUCTS: &[(&str, &str, &str, i64, &str)] = &[
     ),
 ];
 
-pub async fn load(accounts: &Accounts, catalog: &Catalog) -> Result<Vec<Login>, StartError> {
+pub async fn load(
+    accounts: &Accounts,
+    catalog: &Catalog,
+    data_key: &cy_api::sealed::DataKey,
+) -> Result<Vec<Login>, StartError> {
     let mut provisioning = tokio::task::JoinSet::new();
     for user in USERS {
         let registration = Registration {
@@ -117,6 +122,39 @@ pub async fn load(accounts: &Accounts, catalog: &Catalog) -> Result<Vec<Login>, 
         .ok_or("the demo seller is missing")?;
     let shipping = ShippingRule { flat: Money::new(4_900, inr)?, free_from: Some(Money::new(99_900, inr)?) };
     records::save_shipping_rule(store, &seller.id, &shipping).await?;
+    // The demo seller is verified, with a (made-up) payout account, and the platform keeps 10 %:
+    // the payout batch (`POST /dev/jobs/payout-batch`) has someone to pay.
+    if cy_data::sellers::get(store, &seller.id).await?.is_none() {
+        let number = "50100123456789";
+        let record = cy_data::sellers::SellerRecord {
+            seller_id: seller.id.clone(),
+            shop_name: Some("Asha's Engraving Studio".into()),
+            description: Some("Mugs and prints, engraved and printed to order.".into()),
+            logo: None,
+            payout_account: Some(cy_data::sellers::StoredPayoutAccount {
+                holder_name: "Asha Rao".into(),
+                account_number_sealed: data_key.seal(number.as_bytes(), &format!("seller:{}:account", seller.id))?,
+                account_number_last4: number[number.len() - 4..].to_owned(),
+                ifsc: "HDFC0001234".into(),
+                stripe_account: None,
+            }),
+            kyc: cy_data::sellers::KycRecord {
+                status: cy_domain::seller::KycStatus::Approved,
+                decided_at: Some(Timestamp::now()),
+                ..Default::default()
+            },
+            updated_at: Timestamp::now(),
+            version: 0,
+        };
+        cy_data::sellers::save(store, 0, &record, Vec::new()).await?;
+    }
+    if store.get(&keys::commission_rates()).await?.is_none() {
+        let rates = cy_domain::seller::CommissionRates {
+            platform_bps: cy_domain::seller::Bps::new(1000)?,
+            ..Default::default()
+        };
+        cy_data::sellers::save_commission_rates(store, &rates, Vec::new()).await?;
+    }
     let (existing, _) = records::list_seller_products(store, &seller.id, 1, None).await?;
     if existing.is_empty() {
         for (title, description, category, price, options) in PRODUCTS {

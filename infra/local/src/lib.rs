@@ -191,7 +191,8 @@ pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
         None => kept_secret(&config.data_dir, "admin-password")?,
     };
     // Each account costs a bcrypt hash (~250 ms of CPU): provision them side by side.
-    let demo = async { if config.demo_data { demo::load(&accounts, &catalog).await } else { Ok(Vec::new()) } };
+    let demo =
+        async { if config.demo_data { demo::load(&accounts, &catalog, &data_key).await } else { Ok(Vec::new()) } };
     let ((), demo_logins) = tokio::try_join!(ensure_admin(&accounts, &config.admin_email, &admin_password), demo)?;
     let mut logins = vec![Login { role: Role::Admin, email: config.admin_email.clone(), password: admin_password }];
     logins.extend(demo_logins);
