@@ -142,6 +142,7 @@ async fn earnings_move_from_pending_to_available_to_paid_out_and_a_later_refund_
         one.body["lines"],
         json!([{"order_id": first.as_str(), "amount": inr(18_000), "commission": inr(2_000)}])
     );
+    assert_eq!(payouts[0]["lines"], one.body["lines"], "the list shows each payout's lines too");
     // Run again the same day: nothing more.
     let again = m.app.local.services.payouts.run(now).await.unwrap();
     assert_eq!((again.payouts, again.paid), (0, 0));

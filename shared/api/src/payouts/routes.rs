@@ -134,7 +134,7 @@ impl From<&Payout> for PayoutView {
     }
 }
 
-/// The caller's payouts, newest first.
+/// The caller's payouts, newest first, each with its lines.
 #[utoipa::path(get, path = "/seller/payouts", tag = "sellers", params(Paging), security(("bearer" = [])),
     responses((status = 200, description = "A page of payouts", body = Listed<PayoutView>)))]
 async fn my_payouts(
@@ -144,7 +144,37 @@ async fn my_payouts(
 ) -> ApiResult<Json<Listed<PayoutView>>> {
     let (items, next) =
         records::of_seller(p.store.as_ref(), &caller.user_id, paging.limit()?, paging.cursor()?).await?;
-    Ok(Json(Listed::new(items.iter().map(PayoutView::from).collect(), next)))
+    let mut views = Vec::with_capacity(items.len());
+    for payout in &items {
+        views.push(with_lines(p.store.as_ref(), payout).await?);
+    }
+    Ok(Json(Listed::new(views, next)))
+}
+
+/// The payout with what it paid per order (its covered ledger range, read page by page).
+async fn with_lines(store: &dyn Store, payout: &Payout) -> Result<PayoutView, Error> {
+    let mut by_order: BTreeMap<OrderId, (i64, i64)> = BTreeMap::new();
+    records::entries_between(store, &payout.seller_id, payout.from.as_deref(), &payout.through, |e| {
+        if e.currency == payout.amount.currency && (e.available != 0 || e.commission != 0) {
+            let line = by_order.entry(e.order_id).or_default();
+            line.0 += e.available;
+            line.1 += e.commission;
+        }
+    })
+    .await?;
+    let currency = payout.amount.currency;
+    let mut view = PayoutView::from(payout);
+    view.lines = Some(
+        by_order
+            .into_iter()
+            .map(|(order, (amount, commission))| PayoutLine {
+                order_id: order.to_string(),
+                amount: Money { amount, currency },
+                commission: Money { amount: commission, currency },
+            })
+            .collect(),
+    );
+    Ok(view)
 }
 
 /// One of the caller's payouts, with what it paid per order.
@@ -158,28 +188,7 @@ async fn my_payout(State(p): State<Payouts>, caller: Caller, Path(id): Path<Stri
         .await?
         .filter(|p| p.seller_id == caller.user_id)
         .ok_or_else(|| Error::not_found("The payout"))?;
-    let mut by_order: BTreeMap<OrderId, (i64, i64)> = BTreeMap::new();
-    records::entries_between(p.store.as_ref(), &payout.seller_id, payout.from.as_deref(), &payout.through, |e| {
-        if e.currency == payout.amount.currency && (e.available != 0 || e.commission != 0) {
-            let line = by_order.entry(e.order_id).or_default();
-            line.0 += e.available;
-            line.1 += e.commission;
-        }
-    })
-    .await?;
-    let currency = payout.amount.currency;
-    let mut view = PayoutView::from(&payout);
-    view.lines = Some(
-        by_order
-            .into_iter()
-            .map(|(order, (amount, commission))| PayoutLine {
-                order_id: order.to_string(),
-                amount: Money { amount, currency },
-                commission: Money { amount: commission, currency },
-            })
-            .collect(),
-    );
-    Ok(Json(view))
+    Ok(Json(with_lines(p.store.as_ref(), &payout).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
