@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::mul_bps_half_even;
 use crate::product::CategoryId;
 use crate::{BoundedText, Error, ErrorCode, UserId};
 
@@ -238,16 +239,11 @@ impl CommissionRates {
     }
 }
 
-/// `amount × bps / 10,000`, rounded half to even, in integer arithmetic (no float near money).
+/// `amount × bps / 10,000`, rounded half to even: the catalog's own rounding
+/// ([`mul_bps_half_even`]). A commission never exceeds its amount, so it cannot leave the
+/// money bounds the amount is already within.
 pub fn commission_of(amount: i64, bps: Bps) -> i64 {
-    let product = i128::from(amount) * i128::from(bps.get());
-    let (q, r) = (product.div_euclid(10_000), product.rem_euclid(10_000));
-    let rounded = match r.cmp(&5_000) {
-        std::cmp::Ordering::Less => q,
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-    };
-    i64::try_from(rounded).unwrap_or(i64::MAX)
+    mul_bps_half_even(amount, bps.get()).unwrap_or(amount)
 }
 
 #[cfg(test)]

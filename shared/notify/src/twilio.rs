@@ -38,25 +38,24 @@ impl TwilioSms {
     ///
     /// # Panics
     ///
-    /// If the HTTP client's TLS backend cannot start (as `reqwest::Client::new` does): a broken
-    /// build, not something a caller could recover from.
+    /// Fails if the HTTP client's TLS backend cannot start.
     pub fn new(
         base_url: impl Into<String>,
         account_sid: impl Into<String>,
         auth_token: impl Into<String>,
         from: impl Into<String>,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
-            .expect("the HTTP client's TLS backend starts (as reqwest::Client::new assumes)");
-        TwilioSms {
+            .map_err(|e| format!("twilio: the HTTP client cannot start: {}", describe(&e)))?;
+        Ok(TwilioSms {
             http,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             account_sid: account_sid.into(),
             auth_token: auth_token.into(),
             from: from.into(),
-        }
+        })
     }
 
     /// The adapter `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` and `TWILIO_FROM` describe, with
@@ -80,7 +79,7 @@ impl TwilioSms {
         let auth_token = get("TWILIO_AUTH_TOKEN").ok_or("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not")?;
         let from = get("TWILIO_FROM").ok_or("TWILIO_ACCOUNT_SID is set but TWILIO_FROM is not")?;
         let base_url = get("TWILIO_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        Ok(Some(TwilioSms::new(base_url, account_sid, auth_token, from)))
+        TwilioSms::new(base_url, account_sid, auth_token, from).map(Some)
     }
 
     /// The account's Messages list, where a `POST` creates (and sends) a message.
@@ -155,7 +154,7 @@ mod tests {
     }
 
     fn twilio(base: &str) -> TwilioSms {
-        TwilioSms::new(base, SID, TOKEN, FROM)
+        TwilioSms::new(base, SID, TOKEN, FROM).expect("a valid configuration")
     }
 
     async fn answered(answer: ResponseTemplate) -> Result<(), SendError> {

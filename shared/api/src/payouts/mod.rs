@@ -154,10 +154,18 @@ impl PayoutBatch {
         }
     }
 
-    /// Where the seller's money goes (the account number unsealed only here, for the transfer).
+    /// Where the seller's money goes, read afresh (a payout resumed later).
     async fn destination(&self, seller: &UserId) -> Result<Option<Destination>, Error> {
-        let Some(record) = sellers::get(self.store(), seller).await? else { return Ok(None) };
-        let Some(account) = record.payout_account else { return Ok(None) };
+        match sellers::get(self.store(), seller).await? {
+            Some(record) => self.destination_of(&record),
+            None => Ok(None),
+        }
+    }
+
+    /// Where the seller's money goes (the account number unsealed only here, for the transfer).
+    fn destination_of(&self, record: &sellers::SellerRecord) -> Result<Option<Destination>, Error> {
+        let seller = &record.seller_id;
+        let Some(account) = record.payout_account.clone() else { return Ok(None) };
         let number = self.data_key.open(&account.account_number_sealed, &format!("seller:{seller}:account"))?;
         Ok(Some(Destination {
             holder_name: account.holder_name,
@@ -179,7 +187,8 @@ impl PayoutBatch {
             if balance.available <= 0 || balance.open_payout.is_some() {
                 continue;
             }
-            let Some(destination) = self.destination(&seller.seller_id).await? else {
+            // The record the seller list gave: no second read of it.
+            let Some(destination) = self.destination_of(seller)? else {
                 tracing::info!(seller = %seller.seller_id, "no payout account: skipped");
                 continue;
             };
