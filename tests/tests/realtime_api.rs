@@ -160,3 +160,45 @@ async fn one_user_holds_at_most_the_connection_limit() {
     realtime.disconnect("c0").await.unwrap();
     assert!(realtime.connect("one-too-many", Some(&shop.seller)).await.is_ok(), "a slot freed by a disconnect");
 }
+
+/// A push the management API answers `410 Gone` (moto never does: a mock here) forgets that
+/// connection's records; a connection API Gateway is still opening (younger than 10 s) is kept.
+#[tokio::test]
+async fn a_410_from_the_management_api_removes_the_connection_record() {
+    let mock = axum::Router::new().route(
+        "/@connections/{id}",
+        axum::routing::post(|axum::extract::Path(id): axum::extract::Path<String>| async move {
+            if id == "live" { StatusCode::OK } else { StatusCode::GONE }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, mock).await.unwrap() });
+    // SAFETY: set before the SDK reads them; every test of this binary sets the same values.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("AWS_REGION", "us-east-1");
+    }
+    let shop = shop(1).await;
+    let store = shop.app.store();
+    let user = UserId::generate();
+    for (id, age) in [("live", 60), ("gone", 60), ("opening", 0)] {
+        let connection = cy_data::connections::Connection {
+            connection_id: id.into(),
+            user_id: user.clone(),
+            connected_at: Timestamp::now().plus_secs(-age),
+            role: None,
+        };
+        cy_data::connections::connect(store.as_ref(), &connection).await.unwrap();
+    }
+    let push = cy_realtime::ApiGatewayPush::at(&format!("http://{addr}")).await;
+    let realtime =
+        cy_api::realtime::Realtime { store: store.clone(), keys: None, push: std::sync::Arc::new(push), chat: None };
+    assert_eq!(realtime.push_to_user(&user, "{}").await.unwrap(), 1, "only the live one took it");
+    let left = cy_data::connections::of_user(store.as_ref(), &user, Timestamp::now()).await.unwrap();
+    let mut ids: Vec<&str> = left.iter().map(|c| c.connection_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["live", "opening"], "the gone one is forgotten, the opening one kept");
+    assert!(cy_data::connections::get(store.as_ref(), "gone", Timestamp::now()).await.unwrap().is_none());
+}
