@@ -69,10 +69,21 @@ impl TestApp {
         Self::configured(false, Some(rules)).await
     }
 
-    async fn configured(demo_data: bool, order_rules: Option<cy_api::orders::OrderRules>) -> TestApp {
+    /// The runtime on a store of the caller's (the DynamoDB adapter on the emulator).
+    pub async fn on_store(store: Arc<dyn cy_data::Store>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = customiseyou_local::LocalConfig {
-            data_dir: dir.path().to_path_buf(),
+        let config = Self::config(dir.path(), false, None);
+        let local = customiseyou_local::start_on(config, store).await.expect("local runtime starts");
+        TestApp { local, _dir: dir }
+    }
+
+    fn config(
+        data_dir: &std::path::Path,
+        demo_data: bool,
+        order_rules: Option<cy_api::orders::OrderRules>,
+    ) -> customiseyou_local::LocalConfig {
+        customiseyou_local::LocalConfig {
+            data_dir: data_dir.to_path_buf(),
             jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
             admin_email: ADMIN_EMAIL.to_owned(),
             admin_password: Some(ADMIN_PASSWORD.to_owned()),
@@ -80,7 +91,12 @@ impl TestApp {
             public_url: "http://127.0.0.1:3000".to_owned(),
             quote_secret: Some("test-quote-secret-test-quote-secret-0123".to_owned()),
             order_rules,
-        };
+        }
+    }
+
+    async fn configured(demo_data: bool, order_rules: Option<cy_api::orders::OrderRules>) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Self::config(dir.path(), demo_data, order_rules);
         let local = customiseyou_local::start(config).await.expect("local runtime starts");
         TestApp { local, _dir: dir }
     }
@@ -229,6 +245,17 @@ pub async fn seed_customer(store: &dyn cy_data::Store) -> (String, String) {
     (keys.issue(&user.id, Role::Customer, &SessionId::generate(), now).unwrap(), address.id.to_string())
 }
 
+/// The `home-mugs` category the tests' products are listed in (once per store).
+pub async fn seed_mugs_category(store: &dyn cy_data::Store) {
+    let category = cy_data::catalog::CategoryRecord {
+        slug: cy_domain::product::CategoryId::parse("home-mugs").expect("slug"),
+        name: "Mugs".into(),
+        parent: None,
+        version: 1,
+    };
+    cy_data::catalog::put_category_if_absent(store, &category).await.expect("category");
+}
+
 /// A marketplace with one seller and one product: `stock` units at 10 000 INR, no options.
 pub struct Shop {
     pub app: TestApp,
@@ -243,13 +270,7 @@ pub async fn shop(stock: i64) -> Shop {
 
 /// [`shop`] on a runtime already started (with other rules, say).
 pub async fn shop_in(app: TestApp, stock: i64) -> Shop {
-    let category = cy_data::catalog::CategoryRecord {
-        slug: cy_domain::product::CategoryId::parse("home-mugs").expect("slug"),
-        name: "Mugs".into(),
-        parent: None,
-        version: 1,
-    };
-    cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.expect("category");
+    seed_mugs_category(app.store().as_ref()).await;
     let seller = token(&app.register("seller@shop.example.in", "seller").await, "access_token");
     let body = json!({"title": "Plain mug", "category_id": "home-mugs", "base_price": {"amount": 10000, "currency": "INR"}, "stock": stock});
     let created = app.call(Method::POST, "/seller/products", Some(&seller), Some(body)).await;

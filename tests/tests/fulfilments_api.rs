@@ -26,13 +26,7 @@ struct Market {
 /// Two sellers: A sells a mug at 100.00 (free shipping), B a print at 50.00 (5.00 shipping).
 async fn market(rules: OrderRules) -> Market {
     let app = TestApp::with_rules(rules).await;
-    let category = cy_data::catalog::CategoryRecord {
-        slug: cy_domain::product::CategoryId::parse("home-mugs").unwrap(),
-        name: "Mugs".into(),
-        parent: None,
-        version: 1,
-    };
-    cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.unwrap();
+    cy_tests::seed_mugs_category(app.store().as_ref()).await;
     let mut sellers = Vec::new();
     for (email, title, price) in [("a@sellers.example.in", "Mug", 10_000), ("b@sellers.example.in", "Print", 5_000)] {
         let registered = app.register(email, "seller").await;

@@ -47,13 +47,7 @@ async fn approved_seller(app: &TestApp, admin: &str, n: usize) -> (String, UserI
 async fn market(sellers: usize, rates: Value) -> Market {
     let app = TestApp::new().await;
     let admin = app.admin().await;
-    let category = cy_data::catalog::CategoryRecord {
-        slug: cy_domain::product::CategoryId::parse("home-mugs").unwrap(),
-        name: "Mugs".into(),
-        parent: None,
-        version: 1,
-    };
-    cy_data::catalog::put_category_if_absent(app.store().as_ref(), &category).await.unwrap();
+    cy_tests::seed_mugs_category(app.store().as_ref()).await;
     assert_eq!(
         app.call(Method::PUT, "/admin/settings/commission", Some(&admin), Some(rates)).await.status,
         StatusCode::OK

@@ -127,6 +127,14 @@ pub(crate) fn kept_secret(dir: &Path, name: &str) -> Result<String, StartError> 
 pub async fn start(config: LocalConfig) -> Result<Local, StartError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&config.data_dir.join("store.redb"))?);
+    start_on(config, store).await
+}
+
+/// [`start`] on a store of the caller's: the DynamoDB adapter in the cost report, which drives
+/// the whole marketplace through its routers on the emulator (`config.data_dir` then holds only
+/// the uploads and kept secrets).
+pub async fn start_on(config: LocalConfig, store: Arc<dyn Store>) -> Result<Local, StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
     let secret = match &config.jwt_secret {
         Some(s) => s.clone(),
         None => kept_secret(&config.data_dir, "jwt-secret")?,

@@ -54,7 +54,7 @@ impl S3Files {
     /// emulator, which then needs path-style addressing.
     pub async fn from_env() -> Result<Self, String> {
         let bucket = std::env::var("UPLOADS_BUCKET").map_err(|_| "UPLOADS_BUCKET is not set".to_owned())?;
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let shared = cy_outbound::aws_config().await;
         let mut config = aws_sdk_s3::config::Builder::from(&shared);
         if let Ok(endpoint) = std::env::var("CY_S3_ENDPOINT").or_else(|_| std::env::var("CY_AWS_ENDPOINT")) {
             config = config.endpoint_url(endpoint).force_path_style(true);

@@ -110,7 +110,7 @@ impl FcmPush {
         // backend refuses fails here.
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &serde_json::json!({}), &key)
             .map_err(|e| format!("the service account's private_key cannot sign: {e}"))?;
-        let http = reqwest::Client::builder()
+        let http = cy_outbound::https_client()
             .timeout(TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", describe(&e)))?;

@@ -58,7 +58,7 @@ impl SesMailer {
     /// `MAIL_FROM` names the sender identity; `CY_AWS_ENDPOINT` points at an emulator.
     pub async fn from_env() -> Result<Self, String> {
         let from = std::env::var("MAIL_FROM").map_err(|_| "MAIL_FROM is not set".to_owned())?;
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let shared = cy_outbound::aws_config().await;
         // A send that hangs must not hold a batch past the function's timeout: it fails and
         // is retried with the message.
         let timeouts = aws_config::timeout::TimeoutConfig::builder()

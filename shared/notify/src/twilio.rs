@@ -45,7 +45,7 @@ impl TwilioSms {
         auth_token: impl Into<String>,
         from: impl Into<String>,
     ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+        let http = cy_outbound::https_client()
             .timeout(TIMEOUT)
             .build()
             .map_err(|e| format!("twilio: the HTTP client cannot start: {}", describe(&e)))?;

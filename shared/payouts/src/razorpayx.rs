@@ -94,7 +94,7 @@ impl RazorpayX {
         if business_account_number.trim().is_empty() {
             return Err("razorpayx: the business account number is empty".to_owned());
         }
-        let http = reqwest::Client::builder()
+        let http = cy_outbound::https_client()
             .timeout(TIMEOUT)
             // A redirect is not an answer RazorpayX gives; following one could turn the POST
             // into a GET elsewhere. It is read as an unknown outcome instead.

@@ -59,7 +59,7 @@ impl StripeConnect {
         if !reqwest::Url::parse(&base_url).is_ok_and(|url| matches!(url.scheme(), "http" | "https")) {
             return Err(format!("stripe: {base_url:?} is not an http(s) address"));
         }
-        let http = reqwest::Client::builder()
+        let http = cy_outbound::https_client()
             .timeout(TIMEOUT)
             // A redirect is not an answer Stripe gives; following one could turn the POST into
             // a GET elsewhere. It is read as an unknown outcome instead.

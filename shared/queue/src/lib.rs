@@ -61,7 +61,7 @@ impl SqsQueue {
     /// The queue at `env_var` (a queue URL); `CY_AWS_ENDPOINT` points at an emulator.
     pub async fn from_env(env_var: &str) -> Result<Self, String> {
         let queue_url = std::env::var(env_var).map_err(|_| format!("{env_var} is not set"))?;
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let shared = cy_outbound::aws_config().await;
         let mut config = aws_sdk_sqs::config::Builder::from(&shared);
         if let Some(endpoint) = emulator_endpoint() {
             config = config.endpoint_url(endpoint);
@@ -133,7 +133,7 @@ impl SnsTopic {
     /// The topic at `env_var` (a topic ARN); `CY_AWS_ENDPOINT` points at an emulator.
     pub async fn from_env(env_var: &str) -> Result<Self, String> {
         let topic_arn = std::env::var(env_var).map_err(|_| format!("{env_var} is not set"))?;
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let shared = cy_outbound::aws_config().await;
         let mut config = aws_sdk_sns::config::Builder::from(&shared);
         if let Some(endpoint) = emulator_endpoint() {
             config = config.endpoint_url(endpoint);

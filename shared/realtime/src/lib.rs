@@ -62,7 +62,7 @@ impl ApiGatewayPush {
 
     /// The management API at `endpoint`, credentials and region from the environment.
     pub async fn at(endpoint: &str) -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let shared = cy_outbound::aws_config().await;
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(&shared).endpoint_url(endpoint).build();
         ApiGatewayPush::new(aws_sdk_apigatewaymanagement::Client::from_conf(config))
     }

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +26,11 @@ use cy_data::port::{
 };
 use serde_json::{Map, Value};
 
+mod usage;
+
+use usage::Meter;
+pub use usage::{ReadKind, Usage, item_size, write_units};
+
 type AttrMap = HashMap<String, AttributeValue>;
 
 /// Retries of a transaction that lost to a concurrent one, before answering `Contention`.
@@ -36,12 +40,16 @@ const CONFLICT_RETRIES: u32 = 8;
 pub struct DynamoStore {
     client: Client,
     table: String,
-    calls: Arc<AtomicU64>,
+    meter: Arc<Meter>,
+    /// Whether the units of each request are worked out (tests and the cost report only: it
+    /// sizes every item read and written, and reads an item before deleting or after a
+    /// transaction updated it, uncounted, to learn its size).
+    recording: bool,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into(), calls: Arc::new(AtomicU64::new(0)) }
+        DynamoStore { client, table: table.into(), meter: Arc::new(Meter::default()), recording: false }
     }
 
     /// The store a Lambda uses: the table from `TABLE_NAME` (or `CY_TABLE_NAME`), credentials
@@ -57,7 +65,7 @@ impl DynamoStore {
     /// The store on `table`, credentials and region from the environment (an operator's
     /// command names the table), `CY_DYNAMODB_ENDPOINT` for an emulator.
     pub async fn for_table(table: String) -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let shared = cy_outbound::aws_config().await;
         let mut config = aws_sdk_dynamodb::config::Builder::from(&shared);
         if let Ok(endpoint) = std::env::var("CY_DYNAMODB_ENDPOINT").or_else(|_| std::env::var("CY_AWS_ENDPOINT")) {
             config = config.endpoint_url(endpoint);
@@ -68,11 +76,54 @@ impl DynamoStore {
     /// DynamoDB requests sent so far by this store (and its clones): what tests measure to keep
     /// each API call's cost in check.
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.meter.snapshot().calls
+    }
+
+    /// This store (a fresh meter) with the read and write units of each request worked out.
+    pub fn recording_usage(self) -> Self {
+        DynamoStore { meter: Arc::new(Meter::default()), recording: true, ..self }
+    }
+
+    /// Requests and units so far (units stay zero unless [`Self::recording_usage`]).
+    pub fn usage(&self) -> Usage {
+        self.meter.snapshot()
     }
 
     fn count(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.meter.call();
+    }
+
+    fn metered_read(&self, kind: ReadKind, bytes: u64) {
+        if self.recording {
+            self.meter.read(kind, bytes);
+        }
+    }
+
+    /// A write of `item` (as it is after the write, or as it was before a delete): the table's
+    /// units, plus one plain write into each index that holds the item (ALL projection: the
+    /// whole item). Index writes are never doubled by a transaction; an update that moves the
+    /// item between index keys (a delete and a put there) is counted once.
+    fn metered_write(&self, item: Option<&AttrMap>, transactional: bool) {
+        if self.recording {
+            let bytes = item.map_or(0, item_size);
+            self.meter.write(bytes, transactional);
+            for index in Index::ALL {
+                if item.is_some_and(|item| item.contains_key(index.pk_attr())) {
+                    self.meter.write(bytes, false);
+                }
+            }
+        }
+    }
+
+    /// The item at `key` as stored, read without counting: the recording's way to size what
+    /// a delete removes or a transaction's update left.
+    async fn stored(&self, key: &Key) -> Option<AttrMap> {
+        self.get_item(key).send().await.ok().and_then(|out| out.item)
+    }
+
+    /// A strongly consistent `GetItem` of `key`.
+    fn get_item(&self, key: &Key) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+        self.client.get_item().table_name(&self.table).set_key(Some(key_attrs(key))).consistent_read(true)
     }
 
     /// Sends a request (built afresh by `send` for each attempt), counting it, mapping its
@@ -313,15 +364,8 @@ async fn backoff(attempt: u32) {
 impl ReadItems for DynamoStore {
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
         self.count();
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
+        let out = self.get_item(key).send().await.map_err(classify)?;
+        self.metered_read(ReadKind::Strong, out.item.as_ref().map_or(0, item_size));
         out.item.map(from_attrs).transpose()
     }
 
@@ -346,6 +390,8 @@ impl ReadItems for DynamoStore {
                 let out =
                     self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(classify)?;
                 for attrs in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    // BatchGetItem rounds each item on its own.
+                    self.metered_read(ReadKind::Strong, item_size(&attrs));
                     let item = from_attrs(attrs)?;
                     if let Some(key) = item.key() {
                         found.insert(key, item);
@@ -364,6 +410,10 @@ impl ReadItems for DynamoStore {
                     backoff(attempt).await;
                 }
             }
+        }
+        // A key with no item still costs the minimum read.
+        for _ in found.len()..unique.len() {
+            self.metered_read(ReadKind::Strong, 0);
         }
         Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
     }
@@ -418,6 +468,12 @@ impl QueryItems for DynamoStore {
             };
             self.count();
             let page = request.send().await.map_err(classify)?;
+            if self.recording {
+                // A query rounds the sum of what one page read; an index is read eventually
+                // consistently.
+                let bytes = page.items().iter().map(item_size).sum();
+                self.metered_read(if q.index.is_some() { ReadKind::Eventual } else { ReadKind::Strong }, bytes);
+            }
             for attrs in page.items.unwrap_or_default() {
                 out.push(from_attrs(attrs)?);
             }
@@ -495,6 +551,7 @@ impl WriteItems for DynamoStore {
         let mut expr = Expr::default();
         let condition = condition.as_ref().map(|c| expr.condition(c)).transpose()?;
         let attrs = to_attrs(&item)?;
+        self.metered_write(Some(&attrs), false);
         let request = self
             .client
             .put_item()
@@ -522,6 +579,7 @@ impl WriteItems for DynamoStore {
             .set_expression_attribute_values(expr.values())
             .return_values(ReturnValue::AllNew);
         let out = self.send(classify, || request.clone().send()).await?;
+        self.metered_write(out.attributes.as_ref(), false);
         from_attrs(out.attributes.unwrap_or_default())
     }
 
@@ -536,19 +594,45 @@ impl WriteItems for DynamoStore {
             .set_condition_expression(condition)
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values());
+        if self.recording {
+            self.metered_write(self.stored(key).await.as_ref(), false);
+        }
         self.send(classify, || request.clone().send()).await.map(drop)
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
         port::validate_transaction(&ops)?;
         let items = ops.iter().map(|op| self.transact_item(op)).collect::<StoreResult<Vec<_>>>()?;
+        if self.recording {
+            for (op, item) in ops.iter().zip(&items) {
+                match op {
+                    WriteOp::Put { .. } => self.metered_write(item.put().map(|put| put.item()), true),
+                    WriteOp::Delete { key, .. } => self.metered_write(self.stored(key).await.as_ref(), true),
+                    WriteOp::Check { key, .. } => {
+                        let bytes = self.stored(key).await.as_ref().map_or(0, item_size);
+                        self.metered_read(ReadKind::Transactional, bytes);
+                    }
+                    WriteOp::Update(_) => {}
+                }
+            }
+        }
         // A new request per attempt: the SDK gives each its own ClientRequestToken, so a retry
         // after a conflict is not mistaken for a replay of the first attempt.
-        self.send(classify_transaction, || {
-            self.client.transact_write_items().set_transact_items(Some(items.clone())).send()
-        })
-        .await
-        .map(drop)
+        let outcome = self
+            .send(classify_transaction, || {
+                self.client.transact_write_items().set_transact_items(Some(items.clone())).send()
+            })
+            .await
+            .map(drop);
+        if self.recording {
+            // An update is billed on the item it leaves (or finds, when the transaction failed).
+            for op in &ops {
+                if let WriteOp::Update(update) = op {
+                    self.metered_write(self.stored(&update.key).await.as_ref(), true);
+                }
+            }
+        }
+        outcome
     }
 }
 

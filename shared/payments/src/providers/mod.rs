@@ -36,7 +36,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The HTTP client the adapters share (one connection pool). Fails only if the TLS backend
 /// cannot start, which is a broken deployment rather than something to retry.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, PaymentError> {
-    reqwest::Client::builder()
+    cy_outbound::https_client()
         .timeout(timeout)
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         // The providers' APIs never redirect; following one would re-send a POST that moves
