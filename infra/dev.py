@@ -4,8 +4,11 @@
     python3 infra/dev.py test [--no-lint] [CARGO TEST ARGS...]
         Every check CI runs, in order, stopping at the first failure:
         cargo fmt --check, cargo clippy -D warnings, cargo test (against a fresh DynamoDB
-        emulator), the API fuzz (infra/api_fuzz.py: schemathesis from GET /openapi.json on the
-        local runtime), cfn-lint and sam validate --lint. --no-lint runs cargo test only.
+        emulator), the deployment rehearsal (cargo build of the function binaries, then
+        tests/rehearsal/rehearse.py: each binary under a mock Lambda Runtime API with the
+        template's environment, on the emulator), the API fuzz (infra/api_fuzz.py: schemathesis
+        from GET /openapi.json on the local runtime), cfn-lint and sam validate --lint.
+        --no-lint runs cargo test only.
         Other arguments go to `cargo test`, e.g. `test -p cy-data -- --nocapture`.
     python3 infra/dev.py emulator [--port N]
         Start the emulator with the table created, print the environment to export, and keep
@@ -44,6 +47,20 @@ TEMPLATE = ROOT / "template.yaml"
 LOG_DIR = ROOT / "target" / "moto"
 
 TABLE_NAME = "customiseyou-test"
+
+# The binaries the deployment rehearsal runs (tests/rehearsal/rehearse.py): every function of
+# template.yaml (its CodeUri, target/lambda/<crate>/, names the crate) and the operator's
+# `customiseyou-admin`, which the rehearsal bootstraps the stage with. Debug builds: they share
+# `cargo test`'s compiled dependencies. `quote@0.1.0`: a dependency is also named `quote`.
+# The rehearsal fails if a function of the template is missing here.
+REHEARSAL_BUILD = [
+    "cargo", "build",
+    "-p", "auth", "-p", "users", "-p", "products", "-p", "quote@0.1.0", "-p", "orders",
+    "-p", "order-expiry", "-p", "outbox-relay", "-p", "payment-webhook", "-p", "websocket",
+    "-p", "notify-fanout", "-p", "chat", "-p", "sellers", "-p", "payout-batch",
+    "-p", "customiseyou-admin",
+]
+REHEARSAL = ROOT / "tests" / "rehearsal" / "rehearse.py"
 REGION = "us-east-1"
 IN_VENV_MARKER = "CY_DEV_IN_VENV"
 
@@ -208,7 +225,8 @@ class Emulator:
             print("\n".join(tail), flush=True)
 
 
-def load_template() -> dict:
+def load_template(path: Path = TEMPLATE) -> dict:
+    """template.yaml (or `path`) with its short-form intrinsics (!Ref, !Sub, …) kept as data."""
     import yaml  # from the venv
 
     class CfnLoader(yaml.SafeLoader):
@@ -227,7 +245,7 @@ def load_template() -> dict:
         return {name: value}
 
     CfnLoader.add_multi_constructor("!", intrinsic)
-    with open(TEMPLATE, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         return yaml.load(f, Loader=CfnLoader)
 
 
@@ -242,10 +260,13 @@ def table_properties() -> dict:
     return tables[logical_id].get("Properties", {})
 
 
-def create_table(endpoint: str) -> None:
+def create_table(endpoint: str, table_name: str = TABLE_NAME, props: dict | None = None) -> None:
+    """Create `table_name` in the emulator at `endpoint` from template.yaml's table (keys, GSIs,
+    billing mode, stream, TTL), or from the table properties `props`.
+    tests/rehearsal/rehearse.py creates its own table with it."""
     import boto3  # from the venv
 
-    props = table_properties()
+    props = props if props is not None else table_properties()
     client = boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
@@ -254,7 +275,7 @@ def create_table(endpoint: str) -> None:
         aws_secret_access_key="test",
     )
     request: dict = {
-        "TableName": TABLE_NAME,
+        "TableName": table_name,
         "KeySchema": props["KeySchema"],
         "AttributeDefinitions": props["AttributeDefinitions"],
         "BillingMode": props.get("BillingMode", "PROVISIONED"),
@@ -275,16 +296,16 @@ def create_table(endpoint: str) -> None:
         }
     client.create_table(**request)
     client.get_waiter("table_exists").wait(
-        TableName=TABLE_NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
         client.update_time_to_live(
-            TableName=TABLE_NAME,
+            TableName=table_name,
             TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
         )
     indexes = ", ".join(ix["IndexName"] for ix in request.get("GlobalSecondaryIndexes", []))
-    note(f"table {TABLE_NAME} created from template.yaml (GSIs: {indexes or 'none'})")
+    note(f"table {table_name} created from template.yaml (GSIs: {indexes or 'none'})")
 
 
 def emulator_env(endpoint: str) -> dict[str, str]:
@@ -423,6 +444,9 @@ def cmd_test(args: list[str]) -> int:
         ]
     steps.append(("cargo test", cargo_test_command(cargo_args)))
     if lint:
+        # The binaries as deployed: the template's environment, a mock Runtime API, the emulator.
+        steps.append(("cargo build (function binaries)", REHEARSAL_BUILD))
+        steps.append(("deployment rehearsal", [sys.executable, str(REHEARSAL)]))
         # Bad input never a 5xx, every answer as the OpenAPI document declares it.
         steps.append(("api fuzz (schemathesis)", [sys.executable, str(ROOT / "infra" / "api_fuzz.py")]))
         steps += lint_template_steps()
