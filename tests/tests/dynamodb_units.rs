@@ -49,6 +49,27 @@ impl Report {
         out
     }
 
+    /// Relays what the outbox holds (the local relay: on AWS the stream hands the events over
+    /// and the relay reads no item, so its own requests are not counted) and runs
+    /// notify-fanout's handler on each event, recording the cost per kind; the kinds seen.
+    async fn fan_out(&mut self, app: &TestApp, when: &str) -> Vec<String> {
+        let mut delivered = app.local.services.events.subscribe();
+        cy_api::relay::drain_outbox(app.store().as_ref(), &app.local.services.events, 100).await.unwrap();
+        let mut by_kind: BTreeMap<String, (u32, Usage)> = BTreeMap::new();
+        while let Ok(message) = delivered.try_recv() {
+            let event: cy_data::orders::OutboxEvent = serde_json::from_str(&message.body).unwrap();
+            let before = self.store.usage();
+            app.local.services.notifier.on_event(&event).await.unwrap();
+            let entry = by_kind.entry(event.kind.clone()).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1 + (self.store.usage() - before);
+        }
+        for (kind, (count, usage)) in &by_kind {
+            self.rows.push((format!("notify-fanout{when}: {count} × {kind} (all of them)"), *usage));
+        }
+        by_kind.into_keys().collect()
+    }
+
     fn cost(&self, name: &str) -> Usage {
         self.rows.iter().find(|(n, _)| n == name).map(|(_, u)| *u).unwrap_or_else(|| panic!("no row {name}"))
     }
@@ -116,12 +137,23 @@ async fn every_operation_of_a_customers_journey_is_measured_in_dynamodb_units() 
     let customer_mail = format!("customer-{run}@units.example.in");
     let body =
         json!({"email": customer_mail, "password": "a-long-password", "name": "Unit Customer", "role": "customer"});
-    let customer = token(&app.call(Method::POST, "/auth/register", None, Some(body)).await.body, "access_token");
+    let joined = app.call(Method::POST, "/auth/register", None, Some(body)).await;
+    let customer = token(&joined.body, "access_token");
+    let refresh = json!({"refresh_token": token(&joined.body, "refresh_token")});
+    ok(
+        &r.measure("POST /auth/refresh", app.call(Method::POST, "/auth/refresh", None, Some(refresh))).await,
+        StatusCode::OK,
+    );
+    ok(&r.measure("GET /categories", app.call(Method::GET, "/categories", None, None)).await, StatusCode::OK);
     let address = json!({"name": "Unit Customer", "line1": "1 MG Road", "city": "Pune", "postal_code": "411001", "country": "IN"});
     let added =
         r.measure("POST /me/addresses", app.call(Method::POST, "/me/addresses", Some(&customer), Some(address))).await;
     ok(&added, StatusCode::CREATED);
     let address_id = added.body["id"].as_str().unwrap().to_owned();
+    ok(
+        &r.measure("GET /me/addresses", app.call(Method::GET, "/me/addresses", Some(&customer), None)).await,
+        StatusCode::OK,
+    );
     ok(
         &r.measure("GET /products", app.call(Method::GET, "/products?category=home-mugs", None, None)).await,
         StatusCode::OK,
@@ -129,6 +161,10 @@ async fn every_operation_of_a_customers_journey_is_measured_in_dynamodb_units() 
     let page = format!("/products/{product_id}");
     ok(&r.measure("GET /products/{id}", app.call(Method::GET, &page, None, None)).await, StatusCode::OK);
     let items = json!([{"product_id": product_id, "quantity": 2, "customizations": {option_id.clone(): "Asha"}}]);
+    let line = json!({"product_id": product_id, "quantity": 2, "customizations": {option_id.clone(): "Asha"}});
+    let cart = app.call(Method::PUT, "/me/cart/items/mug-1", Some(&customer), Some(line));
+    ok(&r.measure("PUT /me/cart/items/{line_id}", cart).await, StatusCode::OK);
+    ok(&r.measure("GET /me/cart", app.call(Method::GET, "/me/cart", Some(&customer), None)).await, StatusCode::OK);
     let quote = json!({"items": items, "address_id": address_id});
     ok(
         &r.measure("POST /quotes", app.call(Method::POST, "/quotes", Some(&customer), Some(quote))).await,
@@ -155,6 +191,15 @@ async fn every_operation_of_a_customers_journey_is_measured_in_dynamodb_units() 
     let path = format!("/orders/{id}");
     ok(&r.measure("GET /orders/{id}", app.call(Method::GET, &path, Some(&customer), None)).await, StatusCode::OK);
     ok(&r.measure("GET /orders", app.call(Method::GET, "/orders", Some(&customer), None)).await, StatusCode::OK);
+    let timeline = format!("/orders/{id}/timeline");
+    ok(
+        &r.measure("GET /orders/{id}/timeline", app.call(Method::GET, &timeline, Some(&customer), None)).await,
+        StatusCode::OK,
+    );
+    ok(
+        &r.measure("GET /seller/orders", app.call(Method::GET, "/seller/orders", Some(&seller), None)).await,
+        StatusCode::OK,
+    );
 
     // The seller fulfils their part.
     let status_path = format!("/orders/{id}/status");
@@ -166,36 +211,32 @@ async fn every_operation_of_a_customers_journey_is_measured_in_dynamodb_units() 
 
     // The events those changes wrote, through notify-fanout (on AWS the stream hands them to
     // outbox-relay, which reads no table item: its cost is the write already counted above).
-    let mut delivered = app.local.services.events.subscribe();
-    let before_relay = r.store.usage();
-    cy_api::relay::drain_outbox(app.store().as_ref(), &app.local.services.events, 100).await.unwrap();
-    let _local_relay_only = r.store.usage() - before_relay;
-    let mut by_kind: BTreeMap<String, (u32, Usage)> = BTreeMap::new();
-    while let Ok(message) = delivered.try_recv() {
-        let event: cy_data::orders::OutboxEvent = serde_json::from_str(&message.body).unwrap();
-        let before = r.store.usage();
-        app.local.services.notifier.on_event(&event).await.unwrap();
-        let cost = r.store.usage() - before;
-        let entry = by_kind.entry(event.kind.clone()).or_default();
-        entry.0 += 1;
-        entry.1 = Usage {
-            calls: entry.1.calls + cost.calls,
-            read_half_units: entry.1.read_half_units + cost.read_half_units,
-            write_units: entry.1.write_units + cost.write_units,
-            bytes_read: entry.1.bytes_read + cost.bytes_read,
-            bytes_written: entry.1.bytes_written + cost.bytes_written,
-        };
-    }
-    assert!(by_kind.contains_key("order.created"), "events: {:?}", by_kind.keys());
-    for (kind, (count, usage)) in &by_kind {
-        r.rows.push((format!("notify-fanout: {count} × {kind} (all of them)"), *usage));
-    }
+    let kinds = r.fan_out(&app, "").await;
+    assert!(kinds.iter().any(|k| k == "order.created"), "events: {kinds:?}");
+    let notices =
+        r.measure("GET /me/notifications", app.call(Method::GET, "/me/notifications", Some(&seller), None)).await;
+    ok(&notices, StatusCode::OK);
+    let notice = notices.body["items"][0]["id"].as_str().expect("the seller was notified").to_owned();
+    let read = format!("/me/notifications/{notice}/read");
+    let marked =
+        r.measure("POST /me/notifications/{id}/read", app.call(Method::POST, &read, Some(&seller), None)).await;
+    assert!(marked.status.is_success(), "{}", marked.body);
 
     // The part completes after its return window; the batch pays the seller.
     let completed = r
         .measure("order-expiry sweeps (completes the part)", app.sweeps().run_all(Timestamp::now().plus_secs(8 * DAY)))
         .await;
     assert!(completed.is_object(), "{completed}");
+    r.fan_out(&app, " after completion").await;
+    // An order left unpaid: its reservation expires and the sweep cancels it.
+    let order = json!({"items": items, "address_id": address_id, "payment_provider": "stripe"});
+    let unpaid = app.call(Method::POST, "/orders", Some(&customer), Some(order)).await;
+    ok(&unpaid, StatusCode::CREATED);
+    let sweeps = app.sweeps();
+    let expired = sweeps.run_all(Timestamp::now().plus_secs(3600));
+    let cancelled = r.measure("order-expiry sweeps (cancels an unpaid order)", expired).await;
+    assert!(cancelled.is_object(), "{cancelled}");
+    r.measure("order-expiry sweeps (nothing due)", sweeps.run_all(Timestamp::now().plus_secs(3600))).await;
     ok(
         &r.measure("GET /seller/balance", app.call(Method::GET, "/seller/balance", Some(&seller), None)).await,
         StatusCode::OK,
@@ -206,6 +247,8 @@ async fn every_operation_of_a_customers_journey_is_measured_in_dynamodb_units() 
     assert_eq!(report.paid, 1, "{report:?}");
     let listed = r.measure("GET /seller/payouts", app.call(Method::GET, "/seller/payouts", Some(&seller), None)).await;
     ok(&listed, StatusCode::OK);
+    let idle = r.measure("payout-batch run (nothing due)", app.local.services.payouts.run(later)).await.unwrap();
+    assert_eq!(idle.paid, 0, "{idle:?}");
 
     let table = r.markdown();
     println!("{table}");

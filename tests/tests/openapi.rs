@@ -239,3 +239,20 @@ fn the_template_routes_exactly_the_documented_operations_to_their_functions() {
     assert!(missing.is_empty(), "documented but not routed by template.yaml: {missing:?}");
     assert!(extra.is_empty(), "routed by template.yaml but not documented: {extra:?}");
 }
+
+/// The document the `products` function serves (`cy_api::openapi::PUBLISHED`, a file built into
+/// it) is the one the handlers generate. `CY_UPDATE_OPENAPI=1` rewrites the file instead.
+#[test]
+fn the_published_document_is_the_generated_one() {
+    let generated = serde_json::to_value(cy_api::openapi::document()).unwrap();
+    if std::env::var_os("CY_UPDATE_OPENAPI").is_some() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/api/openapi.json");
+        std::fs::write(path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+        return;
+    }
+    let published: Value = serde_json::from_str(cy_api::openapi::PUBLISHED).expect("shared/api/openapi.json is JSON");
+    assert!(
+        published == generated,
+        "shared/api/openapi.json is stale: run `CY_UPDATE_OPENAPI=1 cargo test -p cy-tests --test openapi the_published` and commit it"
+    );
+}

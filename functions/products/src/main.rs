@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         cy_domain::Currency::parse(&std::env::var("DEFAULT_CURRENCY").unwrap_or_else(|_| "INR".into()))
             .map_err(|e| format!("DEFAULT_CURRENCY {e}"))?;
     let catalog = cy_api::catalog::Catalog { store, keys, files, default_currency };
-    // The catalog's function also serves the whole API's OpenAPI document.
-    let router = cy_api::catalog::router(catalog).merge(cy_api::openapi::router());
+    // The catalog's function also serves the whole API's OpenAPI document, as published.
+    let router = cy_api::catalog::router(catalog).merge(cy_api::openapi::published_router());
     cy_http::run_on_lambda(cy_http::finish(router)).await
 }

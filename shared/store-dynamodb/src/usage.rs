@@ -15,7 +15,7 @@
 //!   nulls one byte, lists and maps three bytes plus one per element.
 
 use std::collections::HashMap;
-use std::ops::Sub;
+use std::ops::{Add, Sub};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -55,6 +55,19 @@ impl Sub for Usage {
             write_units: self.write_units - before.write_units,
             bytes_read: self.bytes_read - before.bytes_read,
             bytes_written: self.bytes_written - before.bytes_written,
+        }
+    }
+}
+
+impl Add for Usage {
+    type Output = Usage;
+    fn add(self, more: Usage) -> Usage {
+        Usage {
+            calls: self.calls + more.calls,
+            read_half_units: self.read_half_units + more.read_half_units,
+            write_units: self.write_units + more.write_units,
+            bytes_read: self.bytes_read + more.bytes_read,
+            bytes_written: self.bytes_written + more.bytes_written,
         }
     }
 }
