@@ -6,8 +6,10 @@
         cargo fmt --check, cargo clippy -D warnings, cargo test (against a fresh DynamoDB
         emulator), the deployment rehearsal (cargo build of the function binaries, then
         tests/rehearsal/rehearse.py: each binary under a mock Lambda Runtime API with the
-        template's environment, on the emulator), the API fuzz (infra/api_fuzz.py: schemathesis
-        from GET /openapi.json on the local runtime), cfn-lint and sam validate --lint.
+        template's environment, on the emulator), the size budget (a release build of every
+        function: each zip at most 1.5x the DynamoDB-client baseline's, or its recorded ceiling;
+        benches/coldstart/all_functions.py --check-sizes), the API fuzz (infra/api_fuzz.py:
+        schemathesis from GET /openapi.json on the local runtime), cfn-lint and sam validate --lint.
         --no-lint runs cargo test only.
         Other arguments go to `cargo test`, e.g. `test -p cy-data -- --nocapture`.
     python3 infra/dev.py emulator [--port N]
@@ -61,6 +63,7 @@ REHEARSAL_BUILD = [
     "-p", "customiseyou-admin",
 ]
 REHEARSAL = ROOT / "tests" / "rehearsal" / "rehearse.py"
+SIZE_CHECK = ROOT / "benches" / "coldstart" / "all_functions.py"
 REGION = "us-east-1"
 IN_VENV_MARKER = "CY_DEV_IN_VENV"
 
@@ -447,6 +450,9 @@ def cmd_test(args: list[str]) -> int:
         # The binaries as deployed: the template's environment, a mock Runtime API, the emulator.
         steps.append(("cargo build (function binaries)", REHEARSAL_BUILD))
         steps.append(("deployment rehearsal", [sys.executable, str(REHEARSAL)]))
+        # Every function's zip against the size budget (docs/PERFORMANCE.md): a release build
+        # of every function and the two baselines, the way Lambda runs them.
+        steps.append(("size budget (release build)", [sys.executable, str(SIZE_CHECK), "--check-sizes"]))
         # Bad input never a 5xx, every answer as the OpenAPI document declares it.
         steps.append(("api fuzz (schemathesis)", [sys.executable, str(ROOT / "infra" / "api_fuzz.py")]))
         steps += lint_template_steps()

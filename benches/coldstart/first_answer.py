@@ -15,5 +15,8 @@ import all_functions as af  # noqa: E402
 binary, event_file, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 server = af.Server(("127.0.0.1", 0), af.Handler)
 threading.Thread(target=server.serve_forever, daemon=True).start()
-result = af.measure(Path(binary), Path(event_file).read_bytes(), runs, True, server.server_address[1])
+event = Path(event_file).read_bytes()
+runs = [af.sample(Path(binary), event, True, server.server_address[1]) for _ in range(runs)]
+result = {"init_ms": af.stats([r[0] for r in runs]), "answer_ms": af.stats([r[1] for r in runs]),
+          "peak_rss_mb": max(r[2] for r in runs if r[2]), "answer": runs[-1][3][:100].decode(errors="replace")}
 print(json.dumps(result))

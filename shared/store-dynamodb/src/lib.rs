@@ -99,18 +99,28 @@ impl DynamoStore {
         }
     }
 
-    /// A write of `item` (as it is after the write, or as it was before a delete): the table's
-    /// units, plus one plain write into each index that holds the item (ALL projection: the
-    /// whole item). Index writes are never doubled by a transaction; an update that moves the
-    /// item between index keys (a delete and a put there) is counted once.
-    fn metered_write(&self, item: Option<&AttrMap>, transactional: bool) {
-        if self.recording {
-            let bytes = item.map_or(0, item_size);
-            self.meter.write(bytes, transactional);
-            for index in Index::ALL {
-                if item.is_some_and(|item| item.contains_key(index.pk_attr())) {
-                    self.meter.write(bytes, false);
+    /// A write that turned `before` into `after` (either absent): the table's units on the
+    /// larger of the two, as DynamoDB bills, plus each index's writes (ALL projection: the whole
+    /// item) — one to add, change or remove the item's entry, two when its index key moved (a
+    /// delete and a put there). Index writes are never doubled by a transaction.
+    fn metered_write(&self, before: Option<&AttrMap>, after: Option<&AttrMap>, transactional: bool) {
+        if !self.recording {
+            return;
+        }
+        let (old, new) = (before.map_or(0, item_size), after.map_or(0, item_size));
+        self.meter.write(old.max(new), transactional);
+        for index in Index::ALL {
+            let entry = |item: Option<&AttrMap>| {
+                item.and_then(|item| Some((item.get(index.pk_attr())?.clone(), item.get(index.sk_attr()).cloned())))
+            };
+            match (entry(before), entry(after)) {
+                (Some(was), Some(is)) if was != is => {
+                    self.meter.write(old, false);
+                    self.meter.write(new, false);
                 }
+                (Some(_), Some(_)) | (None, Some(_)) => self.meter.write(new, false),
+                (Some(_), None) => self.meter.write(old, false),
+                (None, None) => {}
             }
         }
     }
@@ -551,7 +561,13 @@ impl WriteItems for DynamoStore {
         let mut expr = Expr::default();
         let condition = condition.as_ref().map(|c| expr.condition(c)).transpose()?;
         let attrs = to_attrs(&item)?;
-        self.metered_write(Some(&attrs), false);
+        if self.recording {
+            let before = match item.key() {
+                Some(key) => self.stored(&key).await,
+                None => None,
+            };
+            self.metered_write(before.as_ref(), Some(&attrs), false);
+        }
         let request = self
             .client
             .put_item()
@@ -578,8 +594,9 @@ impl WriteItems for DynamoStore {
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
             .return_values(ReturnValue::AllNew);
+        let before = if self.recording { self.stored(&update.key).await } else { None };
         let out = self.send(classify, || request.clone().send()).await?;
-        self.metered_write(out.attributes.as_ref(), false);
+        self.metered_write(before.as_ref(), out.attributes.as_ref(), false);
         from_attrs(out.attributes.unwrap_or_default())
     }
 
@@ -595,7 +612,7 @@ impl WriteItems for DynamoStore {
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values());
         if self.recording {
-            self.metered_write(self.stored(key).await.as_ref(), false);
+            self.metered_write(self.stored(key).await.as_ref(), None, false);
         }
         self.send(classify, || request.clone().send()).await.map(drop)
     }
@@ -603,17 +620,19 @@ impl WriteItems for DynamoStore {
     async fn transact(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
         port::validate_transaction(&ops)?;
         let items = ops.iter().map(|op| self.transact_item(op)).collect::<StoreResult<Vec<_>>>()?;
+        // What each written item was before, for the recording (uncounted reads).
+        let mut befores = Vec::new();
         if self.recording {
-            for (op, item) in ops.iter().zip(&items) {
-                match op {
-                    WriteOp::Put { .. } => self.metered_write(item.put().map(|put| put.item()), true),
-                    WriteOp::Delete { key, .. } => self.metered_write(self.stored(key).await.as_ref(), true),
-                    WriteOp::Check { key, .. } => {
-                        let bytes = self.stored(key).await.as_ref().map_or(0, item_size);
-                        self.metered_read(ReadKind::Transactional, bytes);
-                    }
-                    WriteOp::Update(_) => {}
-                }
+            for op in &ops {
+                let key = match op {
+                    WriteOp::Put { item, .. } => item.key(),
+                    WriteOp::Update(update) => Some(update.key.clone()),
+                    WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => Some(key.clone()),
+                };
+                befores.push(match key {
+                    Some(key) => self.stored(&key).await,
+                    None => None,
+                });
             }
         }
         // A new request per attempt: the SDK gives each its own ClientRequestToken, so a retry
@@ -625,10 +644,18 @@ impl WriteItems for DynamoStore {
             .await
             .map(drop);
         if self.recording {
-            // An update is billed on the item it leaves (or finds, when the transaction failed).
-            for op in &ops {
-                if let WriteOp::Update(update) = op {
-                    self.metered_write(self.stored(&update.key).await.as_ref(), true);
+            for ((op, item), before) in ops.iter().zip(&items).zip(&befores) {
+                match op {
+                    WriteOp::Put { .. } => self.metered_write(before.as_ref(), item.put().map(|put| put.item()), true),
+                    // What the update left (or found, when the transaction failed).
+                    WriteOp::Update(update) => {
+                        let after = self.stored(&update.key).await;
+                        self.metered_write(before.as_ref(), after.as_ref(), true);
+                    }
+                    WriteOp::Delete { .. } => self.metered_write(before.as_ref(), None, true),
+                    WriteOp::Check { .. } => {
+                        self.metered_read(ReadKind::Transactional, before.as_ref().map_or(0, item_size));
+                    }
                 }
             }
         }
