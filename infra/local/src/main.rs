@@ -12,6 +12,13 @@ use clap::{Parser, Subcommand};
 use cy_domain::OrderId;
 use cy_domain::payment::PaymentProvider;
 
+/// mimalloc rather than glibc's allocator: under load the store's writer thread frees what the
+/// request tasks allocated and the other way round, and glibc's per-arena locks made a fifth of
+/// the orders load run's CPU malloc, free and futex wake-ups (perf, docs/PERFORMANCE.md). The
+/// Lambda functions keep the system allocator: one request at a time, and a smaller binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "customiseyou-local", about = "The CustomiseYou marketplace on one port, no AWS needed")]
 struct Args {
