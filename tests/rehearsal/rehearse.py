@@ -1729,6 +1729,10 @@ def main(argv: list[str]) -> int:
     if failure is not None:
         print(f"\nREHEARSAL FAILED: {failure}", file=sys.stderr, flush=True)
         return 1
+    idle = sorted(name for name, function in rehearsal.functions.items() if not function.events)
+    if idle:
+        print(f"\nREHEARSAL FAILED: never invoked: {', '.join(idle)}", file=sys.stderr, flush=True)
+        return 1
     calls = len(front.calls)
     print(f"\nREHEARSAL PASSED in {time.monotonic() - started:.0f}s ({calls} AWS calls, all allowed by the "
           f"template's policies)", flush=True)

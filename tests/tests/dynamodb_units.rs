@@ -256,7 +256,7 @@ async fn every_operation_of_a_customers_journey_is_measured_in_dynamodb_units() 
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("report.md"), &table).unwrap();
 
-    // What the design promises, held here so a change that costs more shows up.
+    // A few of the design's promises, held here (the other rows are reported, not capped).
     let page = r.cost("GET /products/{id}");
     assert_eq!((page.calls, page.read_units().as_str(), page.write_units), (1, "1", 0), "a product page");
     let placed = r.cost("POST /orders");

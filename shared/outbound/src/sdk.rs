@@ -23,8 +23,18 @@ static SHARED: OnceCell<SdkConfig> = OnceCell::const_new();
 /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, and the region in
 /// `AWS_REGION`; when they are set, naming those sources skips the chain. Without them (an
 /// operator's laptop with a profile) the default chain runs as usual.
+///
+/// Shared only in a Lambda process (`AWS_LAMBDA_RUNTIME_API` set, as Lambda and the cold-start
+/// and rehearsal harnesses set it), which runs one tokio runtime for its life. Anywhere else (the
+/// tests, the operator's CLI, the local runtime) each call loads its own: a pooled connection
+/// belongs to the runtime that opened it, and one test's runtime ending would leave the next
+/// test a dead connection in a shared pool (`DispatchGone`).
 pub async fn aws_config() -> SdkConfig {
-    SHARED.get_or_init(load).await.clone()
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        SHARED.get_or_init(load).await.clone()
+    } else {
+        load().await
+    }
 }
 
 async fn load() -> SdkConfig {

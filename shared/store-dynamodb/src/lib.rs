@@ -102,7 +102,8 @@ impl DynamoStore {
     /// A write that turned `before` into `after` (either absent): the table's units on the
     /// larger of the two, as DynamoDB bills, plus each index's writes (ALL projection: the whole
     /// item) — one to add, change or remove the item's entry, two when its index key moved (a
-    /// delete and a put there). Index writes are never doubled by a transaction.
+    /// delete and a put there). Assumed, not found in AWS's documents: index writes are not
+    /// doubled by a transaction.
     fn metered_write(&self, before: Option<&AttrMap>, after: Option<&AttrMap>, transactional: bool) {
         if !self.recording {
             return;
@@ -111,7 +112,8 @@ impl DynamoStore {
         self.meter.write(old.max(new), transactional);
         for index in Index::ALL {
             let entry = |item: Option<&AttrMap>| {
-                item.and_then(|item| Some((item.get(index.pk_attr())?.clone(), item.get(index.sk_attr()).cloned())))
+                // In the index only with both key attributes (both GSIs have a sort key).
+                item.and_then(|item| Some((item.get(index.pk_attr())?.clone(), item.get(index.sk_attr())?.clone())))
             };
             match (entry(before), entry(after)) {
                 (Some(was), Some(is)) if was != is => {
@@ -122,6 +124,25 @@ impl DynamoStore {
                 (Some(_), None) => self.meter.write(old, false),
                 (None, None) => {}
             }
+        }
+    }
+
+    /// What a write that ended in `outcome` cost: a committed one by [`Self::metered_write`]; one
+    /// refused by its condition still bills the table write on the item it found (at least one
+    /// unit), and no index write; a request that failed otherwise is not counted.
+    fn metered_outcome<T>(
+        &self,
+        outcome: &StoreResult<T>,
+        before: Option<&AttrMap>,
+        after: Option<&AttrMap>,
+        transactional: bool,
+    ) {
+        match outcome {
+            Ok(_) => self.metered_write(before, after, transactional),
+            Err(StoreError::ConditionFailed { .. }) if self.recording => {
+                self.meter.write(before.map_or(0, item_size), transactional);
+            }
+            Err(_) => {}
         }
     }
 
@@ -561,13 +582,10 @@ impl WriteItems for DynamoStore {
         let mut expr = Expr::default();
         let condition = condition.as_ref().map(|c| expr.condition(c)).transpose()?;
         let attrs = to_attrs(&item)?;
-        if self.recording {
-            let before = match item.key() {
-                Some(key) => self.stored(&key).await,
-                None => None,
-            };
-            self.metered_write(before.as_ref(), Some(&attrs), false);
-        }
+        let (before, written) = match item.key() {
+            Some(key) if self.recording => (self.stored(&key).await, Some(attrs.clone())),
+            _ => (None, None),
+        };
         let request = self
             .client
             .put_item()
@@ -576,7 +594,9 @@ impl WriteItems for DynamoStore {
             .set_condition_expression(condition)
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values());
-        self.send(classify, || request.clone().send()).await.map(drop)
+        let outcome = self.send(classify, || request.clone().send()).await.map(drop);
+        self.metered_outcome(&outcome, before.as_ref(), written.as_ref(), false);
+        outcome
     }
 
     async fn update(&self, update: Update) -> StoreResult<Item> {
@@ -595,9 +615,10 @@ impl WriteItems for DynamoStore {
             .set_expression_attribute_values(expr.values())
             .return_values(ReturnValue::AllNew);
         let before = if self.recording { self.stored(&update.key).await } else { None };
-        let out = self.send(classify, || request.clone().send()).await?;
-        self.metered_write(before.as_ref(), out.attributes.as_ref(), false);
-        from_attrs(out.attributes.unwrap_or_default())
+        let outcome = self.send(classify, || request.clone().send()).await;
+        let after = outcome.as_ref().ok().and_then(|out| out.attributes.as_ref());
+        self.metered_outcome(&outcome, before.as_ref(), after, false);
+        from_attrs(outcome?.attributes.unwrap_or_default())
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> StoreResult<()> {
@@ -611,10 +632,10 @@ impl WriteItems for DynamoStore {
             .set_condition_expression(condition)
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values());
-        if self.recording {
-            self.metered_write(self.stored(key).await.as_ref(), None, false);
-        }
-        self.send(classify, || request.clone().send()).await.map(drop)
+        let before = if self.recording { self.stored(key).await } else { None };
+        let outcome = self.send(classify, || request.clone().send()).await.map(drop);
+        self.metered_outcome(&outcome, before.as_ref(), None, false);
+        outcome
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
@@ -646,13 +667,15 @@ impl WriteItems for DynamoStore {
         if self.recording {
             for ((op, item), before) in ops.iter().zip(&items).zip(&befores) {
                 match op {
-                    WriteOp::Put { .. } => self.metered_write(before.as_ref(), item.put().map(|put| put.item()), true),
-                    // What the update left (or found, when the transaction failed).
-                    WriteOp::Update(update) => {
-                        let after = self.stored(&update.key).await;
-                        self.metered_write(before.as_ref(), after.as_ref(), true);
+                    WriteOp::Put { .. } => {
+                        self.metered_outcome(&outcome, before.as_ref(), item.put().map(|put| put.item()), true);
                     }
-                    WriteOp::Delete { .. } => self.metered_write(before.as_ref(), None, true),
+                    // What the update left (when the transaction committed).
+                    WriteOp::Update(update) => {
+                        let after = if outcome.is_ok() { self.stored(&update.key).await } else { None };
+                        self.metered_outcome(&outcome, before.as_ref(), after.as_ref(), true);
+                    }
+                    WriteOp::Delete { .. } => self.metered_outcome(&outcome, before.as_ref(), None, true),
                     WriteOp::Check { .. } => {
                         self.metered_read(ReadKind::Transactional, before.as_ref().map_or(0, item_size));
                     }

@@ -9,7 +9,9 @@
 //!   each item on its own; a `Query` rounds the sum of the items one page read;
 //! - a write costs one write unit per 1 KB of the item, rounded up, at least one;
 //! - inside a transaction, reads and writes cost twice as much (`ConditionCheck` is counted as
-//!   a transactional read of the checked item);
+//!   a transactional read of the checked item — assumed: one third-party measurement found it
+//!   billed as a write; only category edits use it);
+//! - a write refused by its condition still costs the table write on the item it found;
 //! - an item's size is the sum of its attribute names' and values' sizes: strings and binary
 //!   by their bytes, numbers about one byte per two significant digits plus one, booleans and
 //!   nulls one byte, lists and maps three bytes plus one per element.

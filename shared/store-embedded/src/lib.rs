@@ -56,9 +56,10 @@ impl EmbeddedStore {
     }
 
     /// Runs a read on the caller's task. A read of the store's cached pages takes microseconds,
-    /// less than handing it to tokio's blocking pool and back (the load run's product page went
-    /// from <!-- --> to <!-- --> requests/s without the hop); redb's readers never wait for the
-    /// writer (MVCC), so a read cannot stall behind a commit's fsync.
+    /// less than handing it to tokio's blocking pool and back (measured together with group
+    /// commit: docs/PERFORMANCE.md, "Load against a bare axum server"); redb's readers never
+    /// wait for the writer (MVCC), so a read cannot stall behind a commit's fsync. A page not in
+    /// the cache is read from disk on the worker, which the local runtime can afford.
     fn read<T>(&self, work: impl FnOnce(&Database) -> StoreResult<T>) -> StoreResult<T> {
         work(&self.db)
     }

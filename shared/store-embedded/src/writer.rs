@@ -8,9 +8,9 @@
 //!
 //! Semantics are unchanged: the requests of a batch are applied in arrival order inside one
 //! transaction, each seeing the ones before it; a request whose condition fails (or that is
-//! malformed) changes nothing and gets its own error while the others go on; a request is
-//! answered only after the commit that holds it is durable. A storage fault fails the whole
-//! batch (nothing of it is written) and every request in it gets the fault.
+//! malformed, or finds a stored item that does not decode) changes nothing and gets its own
+//! error while the others go on; a request is answered only after the commit that holds it is
+//! durable. A storage fault fails the whole batch and every request in it gets the fault.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
@@ -93,11 +93,24 @@ fn commit(db: &Database, batch: Vec<WriteRequest>) {
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, writes = batch.len(), "a group commit failed; nothing of it was written");
+            // redb: after a failed commit the changes may or may not be durable, and the database
+            // refuses writes until it is reopened — every later batch fails the same way until
+            // the runtime restarts.
+            tracing::error!(error = %e, writes = batch.len(), "a group commit failed; restart the runtime");
             for request in batch {
-                let _ = request.reply.send(Err(fault(&e)));
+                let _ = request.reply.send(Err(same(&e)));
             }
         }
+    }
+}
+
+/// `e` again, for each request of a failed batch (`StoreError` is not `Clone`).
+fn same(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        other => StoreError::Unavailable(other.to_string()),
     }
 }
 
@@ -121,7 +134,12 @@ fn apply_batch(db: &Database, batch: &[WriteRequest]) -> StoreResult<Vec<Written
 fn apply(tables: &mut Tables<'_>, ops: &[WriteOp], keys: &[Key]) -> StoreResult<Written> {
     let mut planned = Vec::with_capacity(ops.len());
     for (index, (op, key)) in ops.iter().zip(keys).enumerate() {
-        let current = tables.load(key)?;
+        let current = match tables.load(key) {
+            Ok(current) => current,
+            // An item that does not decode refuses this write only; its batch-mates go on.
+            Err(corrupt @ StoreError::Corrupt(_)) => return Ok(Err(corrupt)),
+            Err(fault) => return Err(fault),
+        };
         if let Some(condition) = op.condition()
             && !condition.holds_for(current.as_ref())
         {
@@ -197,5 +215,22 @@ mod tests {
         assert!(matches!(big_answer.await.expect("answered"), Err(StoreError::Invalid(_))));
         assert!(fine_answer.await.expect("answered").is_ok());
         assert!(store.get(&Key::new("C", "S")).await.expect("read").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_item_that_does_not_decode_refuses_its_own_write_only() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = EmbeddedStore::open(&dir.path().join("s.redb")).expect("store");
+        {
+            let txn = store.db.begin_write().expect("txn");
+            txn.open_table(crate::ITEMS).expect("table").insert(("BAD", "S"), b"not json".as_slice()).expect("insert");
+            txn.commit().expect("commit");
+        }
+        let (bad, bad_answer) = put("BAD", Some(Condition::Exists));
+        let (fine, fine_answer) = put("D", None);
+        commit(&store.db, vec![bad, fine]);
+        assert!(matches!(bad_answer.await.expect("answered"), Err(StoreError::Corrupt(_))));
+        assert!(fine_answer.await.expect("answered").is_ok());
+        assert!(store.get(&Key::new("D", "S")).await.expect("read").is_some());
     }
 }
