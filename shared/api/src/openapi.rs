@@ -120,9 +120,12 @@ fn document_json() -> &'static [u8] {
 }
 
 async fn serve() -> Response {
-    let mut response = document_json().into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    json_document(document_json())
+}
+
+/// The document's bytes as a JSON answer (generated here, or as published).
+fn json_document(body: &'static [u8]) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// `GET /openapi.json`, generating the document in the process (the local runtime).
@@ -138,8 +141,5 @@ pub const PUBLISHED: &str = include_str!("../openapi.json");
 /// the document links every handler's and body type's schema code into the binary (utoipa's
 /// builders), which only this one route ever used; a text constant costs its compressed bytes.
 pub fn published_router() -> Router {
-    Router::new().route(
-        "/openapi.json",
-        get(|| async { ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], PUBLISHED) }),
-    )
+    Router::new().route("/openapi.json", get(|| async { json_document(PUBLISHED.as_bytes()) }))
 }

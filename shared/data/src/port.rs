@@ -662,7 +662,7 @@ pub async fn query_filtered<T: DeserializeOwned>(
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum StoreError {
     /// The condition of operation `index` (0 for a single write) did not hold; nothing was
     /// written.

@@ -98,19 +98,9 @@ fn commit(db: &Database, batch: Vec<WriteRequest>) {
             // the runtime restarts.
             tracing::error!(error = %e, writes = batch.len(), "a group commit failed; restart the runtime");
             for request in batch {
-                let _ = request.reply.send(Err(same(&e)));
+                let _ = request.reply.send(Err(e.clone()));
             }
         }
-    }
-}
-
-/// `e` again, for each request of a failed batch (`StoreError` is not `Clone`).
-fn same(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        other => StoreError::Unavailable(other.to_string()),
     }
 }
 
